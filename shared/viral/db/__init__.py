@@ -1,0 +1,1 @@
+"""Data access: engine, models, repositories and the tenant-bound unit of work."""

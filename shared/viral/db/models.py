@@ -1,0 +1,561 @@
+"""Typed SQLAlchemy 2 models: the schema the Alembic history builds (one source of truth for both)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Ids that came from the original app (generations, concepts, critiques, ...) are strings it chose; they are
+# unique per tenant, so those tables key on (tenant_id, id) and one tenant's ids never collide with another's.
+CONTENT_ID = String(64)
+CATEGORIES = (
+    "news",
+    "absurd",
+    "luxury",
+    "emotional",
+    "tech",
+    "cartoon",
+    "gaming",
+    "fitness",
+    "food",
+    "finance",
+    "music",
+    "relationships",
+)
+PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
+TIERS = ("FREE", "STARTER", "PRO", "AGENCY")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB, uuid.UUID: UUID(as_uuid=True)}
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+class TenantOwned:
+    """Marks a model whose rows belong to one tenant: repositories filter on it, RLS enforces it."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+
+
+# --- tenants and identities ---------------------------------------------------------------------------
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint(_in("subscription_tier", TIERS), name="ck_tenants_tier"),
+        CheckConstraint("used_quota >= 0 AND monthly_quota >= 0", name="ck_tenants_quota_non_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(200))
+    subscription_tier: Mapped[str] = mapped_column(String(16), server_default="FREE")
+    subscription_status: Mapped[str] = mapped_column(String(32), server_default="active")
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    monthly_quota: Mapped[int] = mapped_column(Integer, server_default="10")
+    used_quota: Mapped[int] = mapped_column(Integer, server_default="0")
+    quota_reset_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now() + interval '30 days'")
+    )
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class User(TenantOwned, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('ADMIN', 'MEMBER')", name="ck_users_role"),
+        Index("ix_users_tenant_id", "tenant_id"),
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "id", name="uq_users_tenant_id_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    clerk_id: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    role: Mapped[str] = mapped_column(String(16), server_default="MEMBER")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(TenantOwned, Base):
+    """An API key, stored only as its SHA-256 hash; `prefix` finds the row without revealing the secret."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"),
+        Index("ix_api_keys_tenant_id", "tenant_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    name: Mapped[str] = mapped_column(String(100), server_default="default")
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- content: generations, concepts, learning -----------------------------------------------------------
+
+
+class Generation(TenantOwned, Base):
+    __tablename__ = "generations"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        Index("ix_generations_tenant_date", "tenant_id", text("date DESC")),
+        Index("ix_generations_tenant_favorite", "tenant_id", "is_favorite"),
+        Index(
+            "ix_generations_trend_text_trgm",
+            "trend_text",
+            postgresql_using="gin",
+            postgresql_ops={"trend_text": "gin_trgm_ops"},
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    trends: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    is_favorite: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Lower-cased trend topics, for the trigram search index.
+    trend_text: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = _now()
+
+
+class Concept(TenantOwned, Base):
+    """One concept of a generation; `data` keeps the full ViralConcept, the columns what we query on."""
+
+    __tablename__ = "concepts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "generation_id"], ["generations.tenant_id", "generations.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint(_in("category", CATEGORIES), name="ck_concepts_category"),
+        Index("ix_concepts_generation", "tenant_id", "generation_id", "position"),
+        Index("ix_concepts_tenant_category", "tenant_id", "category"),
+        Index(
+            "ix_concepts_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    generation_id: Mapped[str] = mapped_column(CONTENT_ID)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(32))
+    trend_source: Mapped[str] = mapped_column(String(500))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Lower-cased title, caption, hashtags and trend source, for the trigram search index.
+    search_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class PerformanceFeedback(TenantOwned, Base):
+    __tablename__ = "performance_feedback"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
+        CheckConstraint(_in("platform", PLATFORMS), name="ck_feedback_platform"),
+        CheckConstraint(_in("category", CATEGORIES), name="ck_feedback_category"),
+        CheckConstraint("views >= 0 AND likes >= 0 AND shares >= 0 AND comments >= 0", name="ck_feedback_counts"),
+        CheckConstraint("data_source IN ('manual', 'scraped', 'api', 'import')", name="ck_feedback_source"),
+        Index("ix_feedback_tenant_category", "tenant_id", "category"),
+        Index("ix_feedback_tenant_concept", "tenant_id", "concept_id"),
+        Index("ix_feedback_tenant_platform_reported", "tenant_id", "platform", "reported_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    concept_id: Mapped[str] = mapped_column(CONTENT_ID)
+    concept_title: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(32))
+    variant_id: Mapped[str | None] = mapped_column(String(64))
+    views: Mapped[int] = mapped_column(BigInteger)
+    likes: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(BigInteger)
+    comments: Mapped[int] = mapped_column(BigInteger)
+    engagement_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    reported_at: Mapped[datetime] = _now()
+    data_source: Mapped[str] = mapped_column(String(16), server_default="manual")
+
+
+class SelfCritique(TenantOwned, Base):
+    __tablename__ = "self_critiques"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "feedback_id"],
+            ["performance_feedback.tenant_id", "performance_feedback.id"],
+            ondelete="SET NULL (feedback_id)",
+        ),
+        CheckConstraint("confidence_level IN ('low', 'medium', 'high')", name="ck_critiques_confidence"),
+        # One critique per concept and feedback (the same feedback delivered twice critiques once).
+        UniqueConstraint("tenant_id", "concept_id", "feedback_id", name="uq_critiques_concept_feedback"),
+        Index("ix_critiques_tenant_created", "tenant_id", "created_at"),
+        Index("ix_critiques_tenant_concept", "tenant_id", "concept_id"),
+        Index("ix_critiques_tenant_confidence", "tenant_id", "confidence_level"),
+        Index("ix_critiques_tenant_unapplied", "tenant_id", "created_at", postgresql_where=text("applied_at IS NULL")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    concept_id: Mapped[str] = mapped_column(CONTENT_ID)
+    feedback_id: Mapped[str | None] = mapped_column(CONTENT_ID)
+    performance_gap: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    critique: Mapped[str] = mapped_column(Text)
+    hypothesized_reasons: Mapped[list[Any]] = mapped_column(JSONB)
+    scoring_issues: Mapped[list[Any]] = mapped_column(JSONB)
+    adjustment_plan: Mapped[str] = mapped_column(Text)
+    confidence_level: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = _now()
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReflexionInsight(TenantOwned, Base):
+    __tablename__ = "reflexion_insights"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "category", "platform", "pattern", name="uq_insights_pattern"),
+        CheckConstraint("impact IN ('positive', 'negative', 'neutral')", name="ck_insights_impact"),
+        CheckConstraint("evidence_count >= 1", name="ck_insights_evidence"),
+        Index("ix_insights_tenant_applied", "tenant_id", "applied_to_scoring"),
+        Index("ix_insights_tenant_last_seen", "tenant_id", text("last_seen_at DESC")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(32))
+    pattern: Mapped[str] = mapped_column(Text)
+    evidence_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    impact: Mapped[str] = mapped_column(String(8))
+    recommendation: Mapped[str] = mapped_column(Text)
+    applied_to_scoring: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    discovered_at: Mapped[datetime] = _now()
+    last_seen_at: Mapped[datetime] = _now()
+
+
+class ScoringAdjustment(TenantOwned, Base):
+    __tablename__ = "scoring_adjustments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "critique_id"], ["self_critiques.tenant_id", "self_critiques.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint(
+            "adjustment_type IN ('category-weight', 'hook-effectiveness', 'platform-multiplier', 'recency-boost')",
+            name="ck_adjustments_type",
+        ),
+        Index("ix_adjustments_tenant_category", "tenant_id", "category"),
+        Index("ix_adjustments_tenant_critique", "tenant_id", "critique_id"),
+        Index("ix_adjustments_tenant_applied", "tenant_id", text("applied_at DESC")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[str] = mapped_column(CONTENT_ID, primary_key=True)
+    critique_id: Mapped[str] = mapped_column(CONTENT_ID)
+    category: Mapped[str] = mapped_column(String(32))
+    adjustment_type: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    new_value: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    reason: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = _now()
+    score_model_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class ScoreModel(TenantOwned, Base):
+    """A version of a tenant's viral-score model; the highest version is the current one."""
+
+    __tablename__ = "score_models"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        CheckConstraint("version >= 1", name="ck_score_models_version"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    source: Mapped[str] = mapped_column(String(32), server_default="initial")
+    based_on_version: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+# --- production line: videos, social accounts and posts, analytics, jobs --------------------------------
+
+
+class Video(TenantOwned, Base):
+    __tablename__ = "videos"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "id", name="uq_videos_tenant_id_id"),
+        CheckConstraint(_in("platform", PLATFORMS), name="ck_videos_platform"),
+        CheckConstraint("generation_cost >= 0", name="ck_videos_cost"),
+        Index("ix_videos_tenant_status", "tenant_id", "status"),
+        Index("ix_videos_tenant_concept", "tenant_id", "concept_id"),
+        Index("ix_videos_tenant_platform", "tenant_id", "platform"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    concept_id: Mapped[str] = mapped_column(CONTENT_ID)
+    category: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(32))
+    video_url: Mapped[str | None] = mapped_column(String(2048))
+    cdn_url: Mapped[str | None] = mapped_column(String(2048))
+    thumbnail_url: Mapped[str | None] = mapped_column(String(2048))
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    generation_cost: Mapped[Decimal] = mapped_column(Numeric(10, 4), server_default="0")
+    generated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class SocialAccount(TenantOwned, Base):
+    __tablename__ = "social_accounts"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "platform", "username", name="uq_social_accounts_handle"),
+        UniqueConstraint("tenant_id", "id", name="uq_social_accounts_tenant_id_id"),
+        Index("ix_social_accounts_tenant_platform_active", "tenant_id", "platform", "is_active"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    platform: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(255))
+    access_token: Mapped[str] = mapped_column(Text, comment="encrypted at rest (never plaintext)")
+    refresh_token: Mapped[str | None] = mapped_column(Text, comment="encrypted at rest (never plaintext)")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    daily_limit: Mapped[int] = mapped_column(Integer, server_default="10")
+    used_today: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_reset: Mapped[datetime] = _now()
+    niche: Mapped[str | None] = mapped_column(String(64))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class SocialPost(TenantOwned, Base):
+    __tablename__ = "social_posts"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "video_id"], ["videos.tenant_id", "videos.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "account_id"], ["social_accounts.tenant_id", "social_accounts.id"], ondelete="CASCADE"
+        ),
+        Index("ix_social_posts_tenant_video", "tenant_id", "video_id"),
+        Index("ix_social_posts_tenant_account_status", "tenant_id", "account_id", "status"),
+        Index("ix_social_posts_tenant_platform_posted", "tenant_id", "platform", "posted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    video_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    platform: Mapped[str] = mapped_column(String(32))
+    post_url: Mapped[str | None] = mapped_column(String(2048))
+    platform_post_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class AnalyticsSnapshot(TenantOwned, Base):
+    __tablename__ = "analytics_snapshots"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "video_id"], ["videos.tenant_id", "videos.id"], ondelete="CASCADE"),
+        Index("ix_snapshots_tenant_video_at", "tenant_id", "video_id", "snapshot_at"),
+        Index("ix_snapshots_tenant_platform_at", "tenant_id", "platform", "snapshot_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    video_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    platform: Mapped[str] = mapped_column(String(32))
+    views: Mapped[int] = mapped_column(BigInteger)
+    likes: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(BigInteger)
+    comments: Mapped[int] = mapped_column(BigInteger)
+    watch_time: Mapped[int | None] = mapped_column(Integer)
+    engagement_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    snapshot_at: Mapped[datetime] = _now()
+
+
+class Job(TenantOwned, Base):
+    """The ledger of one asynchronous job, as users see it; SQS is only the transport."""
+
+    __tablename__ = "job_queue"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        CheckConstraint("status IN ('pending', 'running', 'completed', 'failed')", name="ck_jobs_status"),
+        Index("ix_jobs_tenant_status_priority", "tenant_id", "status", "priority", "scheduled_for"),
+        Index("ix_jobs_tenant_type_status", "tenant_id", "job_type", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    job_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    priority: Mapped[int] = mapped_column(Integer, server_default="5")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    scheduled_for: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiUsage(TenantOwned, Base):
+    """One API request; `api_key_id` names the key by id (the original stored the key itself)."""
+
+    __tablename__ = "api_usage"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        Index("ix_api_usage_tenant_timestamp", "tenant_id", "timestamp"),
+        Index("ix_api_usage_tenant_key_timestamp", "tenant_id", "api_key_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    endpoint: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_time: Mapped[int] = mapped_column(Integer, comment="milliseconds")
+    timestamp: Mapped[datetime] = _now()
+
+
+# --- global tables (not tenant data, on purpose) --------------------------------------------------------
+
+
+class WebhookEvent(Base):
+    """A delivery from Stripe or Clerk, recorded once by (provider, event_id) so a redelivery does nothing."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(128))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="received")
+    received_at: Mapped[datetime] = _now()
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AudioTrend(Base):
+    __tablename__ = "audio_trends"
+    __table_args__ = (UniqueConstraint("platform", "sound_id", name="uq_audio_trends_sound"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    platform: Mapped[str] = mapped_column(String(32))
+    sound_id: Mapped[str] = mapped_column(String(255))
+    sound_name: Mapped[str] = mapped_column(String(500))
+    artist_name: Mapped[str | None] = mapped_column(String(255))
+    usage_count: Mapped[int] = mapped_column(BigInteger)
+    trend_score: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    category: Mapped[str | None] = mapped_column(String(32))
+    discovered_at: Mapped[datetime] = _now()
+    last_seen_at: Mapped[datetime] = _now()
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class CompetitorVideo(Base):
+    __tablename__ = "competitor_videos"
+    __table_args__ = (
+        UniqueConstraint("platform", "video_id", name="uq_competitor_videos_video"),
+        Index("ix_competitor_videos_category_engagement", "category", "engagement_rate"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    platform: Mapped[str] = mapped_column(String(32))
+    creator_username: Mapped[str] = mapped_column(String(255))
+    category: Mapped[str] = mapped_column(String(32))
+    video_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500))
+    views: Mapped[int] = mapped_column(BigInteger)
+    likes: Mapped[int] = mapped_column(BigInteger)
+    comments: Mapped[int] = mapped_column(BigInteger)
+    engagement_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    duration: Mapped[int] = mapped_column(Integer, comment="seconds")
+    hashtags: Mapped[list[Any] | None] = mapped_column(JSONB)
+    sound_id: Mapped[str | None] = mapped_column(String(255))
+    hook_text: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    scraped_at: Mapped[datetime] = _now()
+
+
+class SystemMetric(Base):
+    __tablename__ = "system_metrics"
+    __table_args__ = (Index("ix_system_metrics_type_recorded", "metric_type", "recorded_at"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    metric_type: Mapped[str] = mapped_column(String(64))
+    value: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    recorded_at: Mapped[datetime] = _now()
+
+
+TENANT_TABLES: tuple[str, ...] = tuple(
+    sorted(m.__tablename__ for m in Base.__subclasses__() if issubclass(m, TenantOwned))
+)
+"""Every table holding one tenant's rows (all have tenant_id NOT NULL and forced row-level security)."""

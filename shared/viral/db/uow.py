@@ -1,0 +1,126 @@
+"""The unit of work: one transaction, bound to one tenant, committed on success and rolled back on error."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from viral.db.engine import get_sessionmaker
+from viral.db.repositories import (
+    AdjustmentRepository,
+    CritiqueRepository,
+    FeedbackRepository,
+    GenerationRepository,
+    InsightRepository,
+    SystemRepository,
+    TenantRepository,
+)
+from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
+from viral.settings import get_settings
+from viral.tenancy import current_tenant, parse_tenant_id, tenant_scope
+
+_BIND_TENANT = text("select set_config('app.tenant_id', :tenant, true)")
+
+
+class UnitOfWork:
+    """A session bound to one tenant, with that tenant's repositories."""
+
+    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.tenants = TenantRepository(session, tenant_id)
+        self.generations = GenerationRepository(session, tenant_id)
+        self.feedback = FeedbackRepository(session, tenant_id)
+        self.critiques = CritiqueRepository(session, tenant_id)
+        self.insights = InsightRepository(session, tenant_id)
+        self.adjustments = AdjustmentRepository(session, tenant_id)
+
+
+_active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)
+
+
+@contextmanager
+def unit_of_work(tenant_id: str | uuid.UUID | None = None) -> Iterator[UnitOfWork]:
+    """Run the block in one transaction for `tenant_id` (default: the tenant bound to this context).
+
+    A nested call for the same tenant joins the outer transaction, so services compose atomically.
+    The tenant is bound with `set_config(..., true)`: it ends with the transaction and cannot leak through
+    a pooled connection. No tenant means TenantScopeMissing, never "all rows".
+    """
+    tenant = parse_tenant_id(tenant_id) if tenant_id is not None else current_tenant()
+    outer = _active.get()
+    if outer is not None:
+        if outer.tenant_id != tenant:
+            raise TenantScopeMissing("a unit of work for one tenant cannot open one for another")
+        yield outer
+        return
+    session = get_sessionmaker()()
+    uow = UnitOfWork(session, tenant)
+    token = _active.set(uow)
+    try:
+        with tenant_scope(tenant), translate_database_errors(), session.begin():
+            session.execute(_BIND_TENANT, {"tenant": str(tenant)})
+            yield uow
+    finally:
+        _active.reset(token)
+        session.close()
+
+
+@contextmanager
+def system_unit_of_work() -> Iterator[SystemRepository]:
+    """The one cross-tenant path: lists tenants and finds credentials, as the separately privileged role.
+
+    It sees only what that role is granted (tenants, users, API keys, global tables), never tenant content.
+    """
+    if _active.get() is not None:
+        raise TenantScopeMissing("the system path cannot run inside a tenant's unit of work")
+    session = get_sessionmaker()()
+    try:
+        with translate_database_errors(), session.begin():
+            session.execute(text(f"SET LOCAL ROLE {get_settings().db_system_role}"))
+            yield SystemRepository(session)
+    finally:
+        session.close()
+
+
+_SQLSTATE_ERRORS: dict[str, tuple[type[DomainError], str]] = {
+    "22001": (InvalidInput, "a value is longer than its field allows"),
+    "22003": (InvalidInput, "a number is out of range"),
+    "22P02": (InvalidInput, "a value has the wrong type"),
+    "23502": (InvalidInput, "a required value is missing"),
+    "23503": (InvalidInput, "a referenced record does not exist"),
+    "23505": (Conflict, "a record with the same key already exists"),
+    "23514": (InvalidInput, "a value is outside its allowed set or range"),
+    "42501": (Forbidden, "the tenant scope does not allow this"),
+    "57014": (Retryable, "the database statement timed out"),
+}
+
+
+def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    args: Any = getattr(error.orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
+
+
+@contextmanager
+def translate_database_errors() -> Iterator[None]:
+    """Turn driver errors into domain errors (the SQL and its parameters stay out of the message)."""
+    try:
+        yield
+    except sa_exc.DBAPIError as error:
+        known = _SQLSTATE_ERRORS.get(_sqlstate(error) or "")
+        if known is not None:
+            kind, message = known
+            raise kind(message) from error
+        if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) or error.connection_invalidated:
+            raise Retryable("the database is unreachable") from error
+        raise

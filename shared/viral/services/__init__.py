@@ -1,0 +1,1 @@
+"""Use cases: plain functions over typed inputs, each running inside the current tenant's unit of work."""

@@ -1,0 +1,48 @@
+"""The Lambda handlers, invoked with the payloads in events/ against the real database."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from sqlalchemy import URL
+
+from tests.events import LambdaContext, load_event, load_handler
+
+
+def test_health_reports_the_database_and_schema_revision(database_url: URL) -> None:
+    response = load_handler("api").lambda_handler(load_event("apigw_get_health"), LambdaContext())
+    body = json.loads(response["body"])
+    assert response["statusCode"] == HTTPStatus.OK
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["schemaRevision"] == "0001"
+
+
+def test_db_migrate_function_is_idempotent(database_url: URL) -> None:
+    handler = load_handler("db_migrate").lambda_handler
+    first = handler(load_event("lambda_db_migrate"), LambdaContext())
+    second = handler(load_event("lambda_db_migrate"), LambdaContext())
+    assert first == second == {"status": "migrated", "revision": "0001"}
+
+
+def test_health_is_503_when_the_database_is_unreachable(monkeypatch: object, database_url: URL) -> None:
+    import pytest
+
+    from viral.db.engine import reset_engine
+    from viral.settings import get_settings
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("DATABASE_URL", "postgresql+pg8000://nobody@/none?unix_sock=/nonexistent/.s.PGSQL.5432")
+        get_settings.cache_clear()
+        reset_engine()
+        response = load_handler("api").lambda_handler(load_event("apigw_get_health"), LambdaContext())
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+        reset_engine()
+    assert response["statusCode"] == HTTPStatus.SERVICE_UNAVAILABLE
+    body = json.loads(response["body"])
+    assert body["database"] == "unreachable"
+    assert "nonexistent" not in response["body"]
