@@ -56,6 +56,43 @@ def _tenant_list(args: argparse.Namespace) -> Any:
     ]
 
 
+def _api_key_create(args: argparse.Namespace) -> Any:
+    from viral.services.auth import create_api_key
+    from viral.tenancy import tenant_scope
+
+    with tenant_scope(args.tenant):
+        created = create_api_key(name=args.name, scopes=tuple(args.scopes.split(",")))
+    if not args.json:
+        return created.secret
+    return {
+        "key": created.secret,
+        "id": created.record.id,
+        "prefix": created.record.prefix,
+        "scopes": created.record.scopes,
+    }
+
+
+def _api_key_revoke(args: argparse.Namespace) -> Any:
+    import uuid
+
+    from viral.services.auth import revoke_api_keys
+    from viral.tenancy import tenant_scope
+
+    with tenant_scope(args.tenant):
+        revoked = revoke_api_keys(key_id=uuid.UUID(args.id) if args.id else None, prefix=args.prefix)
+    return [{"id": k.id, "prefix": k.prefix} for k in revoked]
+
+
+def _export_openapi(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from viral.api.app import build_app, openapi_document
+
+    document = openapi_document(build_app())
+    Path(args.output).write_text(document + "\n", encoding="utf-8")
+    return {"written": args.output}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command tree; each leaf sets `run` to the function that does the work."""
     parser = argparse.ArgumentParser(prog="viral", description="Viral Dashboard operator CLI")
@@ -69,6 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.set_defaults(run=_tenant_create)
     tenant.add_parser("list", help="list every tenant").set_defaults(run=_tenant_list)
+
+    api_key = commands.add_parser("api-key", help="API keys").add_subparsers(dest="key_command", required=True)
+    create_key = api_key.add_parser("create", help="create a key; prints the secret once")
+    create_key.add_argument("--tenant", required=True)
+    create_key.add_argument("--name", default="cli")
+    create_key.add_argument(
+        "--scopes", default="read,write,generate", help="comma-separated: read,write,generate,admin"
+    )
+    create_key.set_defaults(run=_api_key_create)
+    revoke_key = api_key.add_parser("revoke", help="revoke a key by --id or --prefix (or every key of the tenant)")
+    revoke_key.add_argument("--tenant", required=True)
+    which = revoke_key.add_mutually_exclusive_group()
+    which.add_argument("--id")
+    which.add_argument("--prefix")
+    revoke_key.set_defaults(run=_api_key_revoke)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
+    openapi.add_argument("--output", default="docs/openapi.json")
+    openapi.set_defaults(run=_export_openapi)
     return parser
 
 

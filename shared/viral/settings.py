@@ -39,9 +39,23 @@ class Settings(BaseSettings):
     db_sslmode: Literal["disable", "require", "verify-full"] | None = Field(
         default=None, description="TLS to the database; the URL's own sslmode wins when it has one."
     )
+    clerk_jwt_key: str | None = Field(
+        default=None, description="Clerk's PEM public key ('JWKS Public Key'): networkless session verification."
+    )
+    clerk_jwks_url: str | None = Field(
+        default=None, description="Clerk Frontend API JWKS URL, fetched once per environment when no PEM is set."
+    )
+    clerk_authorized_parties: str = Field(
+        default="", description="Comma-separated origins allowed in a session token's `azp` claim."
+    )
+    rate_limit_enabled: bool = Field(default=True, description="Per-tenant request limits on the costly routes.")
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )
+
+    @property
+    def authorized_parties(self) -> list[str]:
+        return [p.strip() for p in self.clerk_authorized_parties.split(",") if p.strip()]
 
 
 @lru_cache(maxsize=1)

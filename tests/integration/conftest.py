@@ -7,6 +7,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import URL, Engine, make_url
@@ -77,3 +78,14 @@ def tenant_a(new_tenant: Callable[[str], uuid.UUID]) -> uuid.UUID:
 @pytest.fixture
 def tenant_b(new_tenant: Callable[[str], uuid.UUID]) -> uuid.UUID:
     return new_tenant("Tenant B")
+
+
+@pytest.fixture
+def gateway(database_url: URL) -> Iterator[Any]:
+    """The template's API in process, through the real authorizer (its principal memo fresh per test)."""
+    from tests.gateway import Gateway
+
+    instance = Gateway()
+    instance.forget_cached_principals()
+    yield instance
+    instance.close()

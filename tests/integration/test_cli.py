@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from sqlalchemy import URL
-
 from viral.cli import main
 
 
@@ -30,4 +29,4 @@ def test_tenant_create_json_and_bad_name(database_url: URL, capsys: pytest.Captu
 
 def test_migrate_reports_the_revision(database_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--json", "migrate"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"revision": "0001"}
+    assert json.loads(capsys.readouterr().out) == {"revision": "0002"}

@@ -16,19 +16,18 @@ def test_health_reports_the_database_and_schema_revision(database_url: URL) -> N
     assert response["statusCode"] == HTTPStatus.OK
     assert body["status"] == "ok"
     assert body["database"] == "ok"
-    assert body["schemaRevision"] == "0001"
+    assert body["schemaRevision"] == "0002"
 
 
 def test_db_migrate_function_is_idempotent(database_url: URL) -> None:
     handler = load_handler("db_migrate").lambda_handler
     first = handler(load_event("lambda_db_migrate"), LambdaContext())
     second = handler(load_event("lambda_db_migrate"), LambdaContext())
-    assert first == second == {"status": "migrated", "revision": "0001"}
+    assert first == second == {"status": "migrated", "revision": "0002"}
 
 
 def test_health_is_503_when_the_database_is_unreachable(monkeypatch: object, database_url: URL) -> None:
     import pytest
-
     from viral.db.engine import reset_engine
     from viral.settings import get_settings
 

@@ -87,7 +87,7 @@ def scratch_database(database_url: URL) -> URL:
 
 def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_database: URL) -> None:
     settings = Settings()
-    assert upgrade(scratch_database, settings) == "0001"
+    assert upgrade(scratch_database, settings) == "0002"
     assert downgrade(scratch_database, settings, revision="base") == "base"
     from viral.db.engine import build_engine
 
@@ -98,4 +98,4 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_database: URL) -
         ).scalar_one()
     engine.dispose()
     assert left == 0
-    assert upgrade(scratch_database, settings) == "0001"
+    assert upgrade(scratch_database, settings) == "0002"

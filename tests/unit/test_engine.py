@@ -7,7 +7,6 @@ import ssl
 import pytest
 from sqlalchemy import make_url
 from sqlalchemy.pool import NullPool, QueuePool
-
 from viral.db.engine import build_engine, database_url
 from viral.errors import InvalidInput
 from viral.settings import Settings

@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 from pydantic import ValidationError
-
 from viral.errors import InvalidInput, TenantScopeMissing
 from viral.settings import Settings
 from viral.tenancy import current_tenant, current_tenant_or_none, parse_tenant_id, tenant_scope

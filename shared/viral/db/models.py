@@ -86,6 +86,7 @@ class Tenant(Base):
     subscription_status: Mapped[str] = mapped_column(String(32), server_default="active")
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    clerk_org_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     monthly_quota: Mapped[int] = mapped_column(Integer, server_default="10")
     used_quota: Mapped[int] = mapped_column(Integer, server_default="0")
     quota_reset_at: Mapped[datetime] = mapped_column(
@@ -104,11 +105,14 @@ class User(TenantOwned, Base):
         Index("ix_users_tenant_id", "tenant_id"),
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "id", name="uq_users_tenant_id_id"),
+        # A Clerk user may belong to several organisations (tenants): one row per membership.
+        UniqueConstraint("tenant_id", "clerk_id", name="uq_users_tenant_clerk"),
+        Index("ix_users_clerk_id", "clerk_id"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    clerk_id: Mapped[str] = mapped_column(String(255), unique=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    clerk_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
     image_url: Mapped[str | None] = mapped_column(String(2048))
     role: Mapped[str] = mapped_column(String(16), server_default="MEMBER")
@@ -481,6 +485,18 @@ class ApiUsage(TenantOwned, Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_time: Mapped[int] = mapped_column(Integer, comment="milliseconds")
     timestamp: Mapped[datetime] = _now()
+
+
+class RateLimitWindow(TenantOwned, Base):
+    """The current fixed window of one tenant's requests to one group of routes (updated in one statement)."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = _now()
+    count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 # --- global tables (not tenant data, on purpose) --------------------------------------------------------

@@ -15,13 +15,16 @@ from sqlalchemy.orm import Session
 from viral.db.engine import get_sessionmaker
 from viral.db.repositories import (
     AdjustmentRepository,
+    ApiKeyRepository,
     CritiqueRepository,
     FeedbackRepository,
     GenerationRepository,
     InsightRepository,
+    MembershipRepository,
     SystemRepository,
     TenantRepository,
 )
+from viral.db.repositories.operations import JobRepository, RateLimitRepository
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
 from viral.tenancy import current_tenant, parse_tenant_id, tenant_scope
@@ -41,6 +44,10 @@ class UnitOfWork:
         self.critiques = CritiqueRepository(session, tenant_id)
         self.insights = InsightRepository(session, tenant_id)
         self.adjustments = AdjustmentRepository(session, tenant_id)
+        self.api_keys = ApiKeyRepository(session, tenant_id)
+        self.members = MembershipRepository(session, tenant_id)
+        self.jobs = JobRepository(session, tenant_id)
+        self.rate_limits = RateLimitRepository(session, tenant_id)
 
 
 _active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)

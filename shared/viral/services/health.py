@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from viral.db.engine import get_engine
 from viral.db.uow import translate_database_errors
-from viral.errors import Retryable
+from viral.errors import DomainError, Retryable
 from viral.schemas.base import CamelModel
 
 
@@ -28,6 +28,8 @@ def check_health() -> Health:
             revision = connection.execute(text("select version_num from alembic_version")).scalar_one_or_none()
     except Retryable:
         return Health(status="degraded", database="unreachable", latency_ms=_ms(started))
+    except DomainError:  # reachable, but not migrated or not granted to the runtime role
+        return Health(status="degraded", database="not ready", latency_ms=_ms(started))
     return Health(status="ok", database="ok", schema_revision=revision, latency_ms=_ms(started))
 
 

@@ -1,6 +1,7 @@
 """Repositories: one per aggregate, all scoped to the unit of work's tenant (except the system one)."""
 
 from viral.db.repositories.generations import GenerationRepository
+from viral.db.repositories.identity import ApiKeyRecord, ApiKeyRepository, KeyOwner, Member, MembershipRepository
 from viral.db.repositories.learning import (
     AdjustmentRepository,
     CritiqueRepository,
@@ -11,10 +12,15 @@ from viral.db.repositories.tenants import SystemRepository, TenantRecord, Tenant
 
 __all__ = [
     "AdjustmentRepository",
+    "ApiKeyRecord",
+    "ApiKeyRepository",
     "CritiqueRepository",
     "FeedbackRepository",
     "GenerationRepository",
     "InsightRepository",
+    "KeyOwner",
+    "Member",
+    "MembershipRepository",
     "SystemRepository",
     "TenantRecord",
     "TenantRepository",

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from viral.db.models import Tenant
+from viral.db.repositories.identity import KeyOwner, find_key_owner
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class SystemRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def find_api_key(self, key_hash: str) -> KeyOwner | None:
+        """The owner of an active key with this hash (and stamp its use), or None."""
+        return find_key_owner(self.session, key_hash)
 
     def list_tenants(self) -> list[TenantRecord]:
         rows = self.session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id))

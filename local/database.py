@@ -1,0 +1,85 @@
+"""The local database: the embedded PostgreSQL (or DATABASE_URL), migrated, with one demo tenant."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from viral.db.engine import database_url
+from viral.db.migrate import upgrade
+from viral.services.tenants import create_tenant, list_tenants
+from viral.settings import Settings
+
+log = logging.getLogger("local.database")
+
+DEMO_TENANT_NAME = "Demo tenant"
+DEMO_TENANT_FILE = "demo-tenant-id"
+DEMO_KEY_FILE = "demo-api-key"
+
+
+@dataclass(frozen=True)
+class LocalDatabase:
+    description: str  # for people: where the data lives (no password)
+    revision: str
+
+
+def prepare_database(settings: Settings) -> LocalDatabase:
+    """Start the embedded server unless DATABASE_URL is set, and upgrade the schema to head."""
+    # The server started here stops when this process exits; handlers reuse it through the same settings.
+    url = database_url(settings)
+    revision = upgrade(url, settings)
+    if settings.database_url:
+        where = f"DATABASE_URL ({url.render_as_string(hide_password=True)})"
+    else:
+        where = f"embedded PostgreSQL in {settings.embedded_pg_data}"
+    return LocalDatabase(description=where, revision=revision)
+
+
+def ensure_demo_tenant(id_file: Path) -> uuid.UUID:
+    """The demo tenant's id: the one stored in `id_file`, created in this database once if it is not there yet."""
+    stored = _read_tenant_id(id_file)
+    if stored is not None and any(tenant.id == stored for tenant in list_tenants()):
+        return stored
+    tenant = create_tenant(DEMO_TENANT_NAME, tenant_id=stored)
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = id_file.with_suffix(".tmp")
+    partial.write_text(f"{tenant.id}\n", encoding="utf-8")
+    os.replace(partial, id_file)
+    log.info("created the demo tenant %s", tenant.id)
+    return tenant.id
+
+
+def _read_tenant_id(id_file: Path) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(id_file.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        log.warning("%s does not hold a tenant id; a new demo tenant will replace it", id_file)
+        return None
+
+
+def ensure_demo_api_key(tenant_id: uuid.UUID, key_file: Path) -> str:
+    """The demo tenant's API key: the one in `key_file` while it still works, else a new admin key written there."""
+    from viral.errors import Unauthorized
+    from viral.services.auth import authenticate, create_api_key
+    from viral.tenancy import tenant_scope
+
+    try:
+        stored = key_file.read_text(encoding="utf-8").strip()
+        if authenticate({"Authorization": f"Bearer {stored}"}).tenant_id == tenant_id:
+            return stored
+    except (FileNotFoundError, Unauthorized):
+        pass
+    with tenant_scope(tenant_id):
+        secret = create_api_key(name="demo (make run)", scopes=("read", "write", "generate", "admin")).secret
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = key_file.with_suffix(".tmp")
+    partial.write_text(f"{secret}\n", encoding="utf-8")
+    partial.chmod(0o600)
+    os.replace(partial, key_file)
+    log.info("created the demo API key %s...", secret[:11])
+    return secret

@@ -1,0 +1,139 @@
+"""The tenant's job ledger, rate-limit windows and feedback aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from viral.db.models import Job, RateLimitWindow, Tenant
+from viral.db.repositories.base import TenantRepositoryBase
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: uuid.UUID
+    job_type: str
+    status: str
+    priority: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error_message: str | None
+    attempts: int
+    max_attempts: int
+    scheduled_for: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+def _job(row: Job) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        job_type=row.job_type,
+        status=row.status,
+        priority=row.priority,
+        payload=row.payload,
+        result=row.result,
+        error_message=row.error_message,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        scheduled_for=row.scheduled_for,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        created_at=row.created_at,
+    )
+
+
+class JobRepository(TenantRepositoryBase[Job]):
+    model = Job
+
+    def add(self, *, job_type: str, payload: dict[str, Any], priority: int = 5) -> JobRecord:
+        values = self._stamp({"job_type": job_type, "payload": payload, "priority": priority})
+        return _job(self.session.scalars(insert(Job).values(values).returning(Job)).one())
+
+    def newest(
+        self, *, limit: int, offset: int = 0, status: str | None = None, job_type: str | None = None
+    ) -> list[JobRecord]:
+        statement = self._select()
+        if status is not None:
+            statement = statement.where(Job.status == status)
+        if job_type is not None:
+            statement = statement.where(Job.job_type == job_type)
+        statement = statement.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+        return [_job(row) for row in self.session.scalars(statement)]
+
+
+@dataclass(frozen=True)
+class WindowState:
+    count: int
+    window_start: datetime
+    tier: str
+
+
+class RateLimitRepository(TenantRepositoryBase[RateLimitWindow]):
+    model = RateLimitWindow
+
+    def hit(self, bucket: str, *, window_seconds: int) -> WindowState:
+        """Count one request in the current fixed window (a new window once the old one expired): one statement."""
+        new = insert(RateLimitWindow).values(self._stamp({"bucket": bucket, "count": 1}))
+        expired = RateLimitWindow.window_start <= func.now() - text(f"interval '{int(window_seconds)} seconds'")
+        statement = new.on_conflict_do_update(
+            index_elements=[RateLimitWindow.tenant_id, RateLimitWindow.bucket],
+            set_={
+                "count": case((expired, 1), else_=RateLimitWindow.count + 1),
+                "window_start": case((expired, func.now()), else_=RateLimitWindow.window_start),
+            },
+        ).returning(
+            RateLimitWindow.count,
+            RateLimitWindow.window_start,
+            # The plan decides the limit; reading it here saves the request a round trip.
+            select(Tenant.subscription_tier).where(Tenant.id == self.tenant_id).scalar_subquery(),
+        )
+        count, window_start, tier = self.session.execute(statement).one()
+        return WindowState(count=count, window_start=window_start, tier=tier or "FREE")
+
+
+FEEDBACK_SUMMARY = text("""
+with fb as (
+  select * from performance_feedback where tenant_id = :tenant
+), per_category as (
+  select category, count(*) as entries, avg(views)::float as avg_views, avg(engagement_rate)::float as avg_rate
+    from fb group by category
+), best as (
+  select distinct on (category) category, concept_id, engagement_rate::float as rate
+    from fb order by category, engagement_rate desc, reported_at desc
+), category_platform as (
+  select category, platform, count(*) as entries, avg(engagement_rate)::float as avg_rate
+    from fb group by category, platform
+)
+select
+  (select coalesce(jsonb_object_agg(platform, jsonb_build_object(
+            'totalEntries', n, 'avgEngagement', round(avg_rate::numeric, 2), 'avgViews', round(avg_views::numeric))),
+          '{}'::jsonb)
+     from (select platform, count(*) as n, avg(engagement_rate)::float as avg_rate, avg(views)::float as avg_views
+             from fb group by platform) p) as platforms,
+  (select coalesce(jsonb_agg(jsonb_build_object(
+            'category', c.category,
+            'stats', jsonb_build_object(
+              'totalEntries', c.entries,
+              'avgViews', round(c.avg_views::numeric),
+              'avgEngagementRate', round(c.avg_rate::numeric, 2),
+              'bestPerforming', jsonb_build_object('conceptId', b.concept_id, 'engagementRate', b.rate),
+              'platformBreakdown', (select jsonb_object_agg(cp.platform, jsonb_build_object(
+                                        'entries', cp.entries, 'avgEngagement', round(cp.avg_rate::numeric, 2)))
+                                      from category_platform cp where cp.category = c.category)))
+          order by c.avg_rate desc), '[]'::jsonb)
+     from (select * from per_category order by avg_rate desc limit 5) c
+     join best b on b.category = c.category) as top_categories
+""")
+
+
+def feedback_summary(repo: TenantRepositoryBase[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Per-platform comparison and the five categories with the best engagement, aggregated in SQL."""
+    row = repo.session.execute(FEEDBACK_SUMMARY, {"tenant": repo.tenant_id}).one()
+    return row.platforms, row.top_categories

@@ -1,0 +1,86 @@
+"""Domain errors to HTTP answers, in one place: `{"error": ..., "code": ..., "details"?}` JSON, never internals."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from viral import errors
+from viral.observability import logger
+
+STATUS: dict[type[errors.DomainError], HTTPStatus] = {
+    errors.InvalidInput: HTTPStatus.BAD_REQUEST,
+    errors.NotFound: HTTPStatus.NOT_FOUND,
+    errors.Conflict: HTTPStatus.CONFLICT,
+    errors.QuotaExceeded: HTTPStatus.TOO_MANY_REQUESTS,
+    errors.Unauthorized: HTTPStatus.UNAUTHORIZED,
+    errors.Forbidden: HTTPStatus.FORBIDDEN,
+    errors.TenantScopeMissing: HTTPStatus.UNAUTHORIZED,
+    errors.Retryable: HTTPStatus.SERVICE_UNAVAILABLE,
+    errors.Permanent: HTTPStatus.BAD_GATEWAY,
+}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+    )
+
+
+def error_body(message: str, code: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def status_of(error: errors.DomainError) -> HTTPStatus:
+    for kind in type(error).__mro__:
+        status = STATUS.get(kind)
+        if status is not None:
+            return status
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    """Map every domain error, request validation and anything unexpected to a JSON answer."""
+
+    @app.exception_handler(errors.DomainError)
+    def _domain(error: errors.DomainError) -> Response[str]:
+        status = status_of(error)
+        # Client errors are expected: info, not exception; a retryable 503 is a warning.
+        (logger.warning if status >= 500 else logger.info)(
+            "request refused", extra={"status": int(status), "code": error.code}
+        )
+        return json_response(status, error_body(error.message, error.code, error.details), _extra_headers(error))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")) or "body",
+                "message": e.get("msg", "invalid"),
+            }
+            for e in error.errors()
+        ]
+        return json_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY, error_body("Validation failed", "VALIDATION_FAILED", details)
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, error_body("Internal server error", "INTERNAL_ERROR"))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return json_response(HTTPStatus.NOT_FOUND, error_body("Not found", "NOT_FOUND"))
+
+
+def _extra_headers(error: errors.DomainError) -> dict[str, str] | None:
+    headers = getattr(error, "headers", None)
+    return dict(headers) if isinstance(headers, dict) else None

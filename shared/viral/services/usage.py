@@ -1,0 +1,158 @@
+"""The tenant's plan usage, per-tenant rate limits, and API usage records (batched off the request path)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+
+from viral.db.models import ApiUsage
+from viral.db.uow import system_unit_of_work, unit_of_work
+from viral.errors import NotFound
+from viral.observability import logger
+
+# The original's limit, 10 requests per 10 s on generate, trends, feedback and reflexion; per tenant, by plan.
+RATE_WINDOW_S = 10
+RATE_LIMITS: dict[str, int] = {"FREE": 10, "STARTER": 10, "PRO": 30, "AGENCY": 100}
+
+
+@dataclass(frozen=True)
+class Usage:
+    tier: str
+    status: str
+    total: int
+    used: int
+    reset_at: datetime
+    tenant_id: uuid.UUID
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.used)
+
+    def wire(self) -> dict[str, Any]:
+        """The original's shape (percentage stays a one-decimal string, as the dashboard read it)."""
+        percentage = 0.0 if self.total <= 0 else self.used / self.total * 100
+        return {
+            "subscription": {"tier": self.tier, "status": self.status},
+            "quota": {
+                "total": self.total,
+                "used": self.used,
+                "remaining": self.remaining,
+                "percentage": f"{percentage:.1f}",
+                "resetAt": self.reset_at.isoformat(),
+            },
+            "tenant": {"id": str(self.tenant_id)},
+        }
+
+
+def get_usage() -> Usage:
+    with unit_of_work() as uow:
+        tenant = uow.tenants.get()
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return Usage(
+        tier=tenant.subscription_tier,
+        status=tenant.subscription_status,
+        total=tenant.monthly_quota,
+        used=tenant.used_quota,
+        reset_at=tenant.quota_reset_at,
+        tenant_id=tenant.id,
+    )
+
+
+@dataclass(frozen=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: datetime
+
+    @property
+    def retry_after_s(self) -> int:
+        return max(1, int((self.reset_at - datetime.now(UTC)).total_seconds() + 0.999))
+
+    def headers(self) -> dict[str, str]:
+        """X-RateLimit-* as the original sent them (reset in epoch milliseconds)."""
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(self.reset_at.timestamp() * 1000)),
+        }
+
+
+def hit_rate_limit(bucket: str) -> RateLimitDecision:
+    """Count this request against the tenant's window for `bucket`, atomically in one statement."""
+    with unit_of_work() as uow:
+        state = uow.rate_limits.hit(bucket, window_seconds=RATE_WINDOW_S)
+    limit = RATE_LIMITS.get(state.tier, RATE_LIMITS["FREE"])
+    return RateLimitDecision(
+        allowed=state.count <= limit,
+        limit=limit,
+        remaining=max(0, limit - state.count),
+        reset_at=state.window_start + timedelta(seconds=RATE_WINDOW_S),
+    )
+
+
+class UsageRecorder:
+    """Buffers API usage rows and writes them in one multi-row insert, every `max_rows` or `max_age_s`.
+
+    This keeps the insert off most requests' path. Rows still buffered when an execution environment is
+    reclaimed are lost: acceptable for usage analytics, never used for billing.
+    """
+
+    def __init__(self, *, max_rows: int = 25, max_age_s: float = 30.0) -> None:
+        self.max_rows = max_rows
+        self.max_age_s = max_age_s
+        self._rows: list[dict[str, Any]] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        api_key_id: uuid.UUID | None,
+        endpoint: str,
+        method: str,
+        status_code: int,
+        response_time_ms: int,
+    ) -> None:
+        with self._lock:
+            if not self._rows:
+                self._oldest = time.monotonic()
+            self._rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "api_key_id": api_key_id,
+                    "endpoint": endpoint[:255],
+                    "method": method[:8],
+                    "status_code": status_code,
+                    "response_time": response_time_ms,
+                    "timestamp": datetime.now(UTC),
+                }
+            )
+            due = len(self._rows) >= self.max_rows or time.monotonic() - self._oldest >= self.max_age_s
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every buffered row now (one statement); the number written."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        try:
+            with system_unit_of_work() as system:
+                system.session.execute(insert(ApiUsage), rows)
+        except Exception:  # usage analytics must never fail a request
+            logger.exception("api usage rows dropped", extra={"rows": len(rows)})
+            return 0
+        return len(rows)
+
+
+usage_recorder = UsageRecorder()

@@ -1,0 +1,155 @@
+"""`python -m local.run` over real HTTP: it serves the template's routes, stops cleanly and keeps its demo tenant."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 15
+TENANT_LINE = re.compile(r"^Demo tenant\s+([0-9a-f-]{36})\s*$", re.MULTILINE)
+
+
+@dataclass
+class Runtime:
+    process: subprocess.Popen[bytes]
+    url: str
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> str:
+        return self.stdout.read_text(errors="replace")
+
+    def logs(self) -> str:
+        return self.stderr.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+class Launcher:
+    """Starts local runtimes on one data folder and makes sure none outlives the test."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.runtimes: list[Runtime] = []
+        runtime_dir = workdir / "runtime"
+        runtime_dir.mkdir(mode=0o700)
+        self.env = {**os.environ, "EMBEDDED_PG_DATA": str(workdir / "pgdata"), "XDG_RUNTIME_DIR": str(runtime_dir)}
+        for name in ("DATABASE_URL", "DB_SECRET_NAME"):  # always the embedded server in the test's own folder
+            self.env.pop(name, None)
+
+    def start(self) -> Runtime:
+        port = _free_port()
+        n = len(self.runtimes) + 1
+        stdout, stderr = self.workdir / f"run{n}.out", self.workdir / f"run{n}.err"
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+                [sys.executable, "-m", "local.run", "--port", str(port)],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        runtime = Runtime(process=process, url=f"http://127.0.0.1:{port}", stdout=stdout, stderr=stderr)
+        self.runtimes.append(runtime)
+        _wait_until_serving(runtime)
+        return runtime
+
+    def close(self) -> None:
+        for runtime in self.runtimes:
+            if runtime.process.poll() is None:
+                runtime.process.terminate()
+                try:
+                    runtime.process.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    runtime.process.kill()
+                    runtime.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    yield launcher
+    launcher.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_serving(runtime: Runtime) -> None:
+    """Until the health route answers and the banner (with the tenant id) is out; bounded."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if runtime.process.poll() is not None:
+            pytest.fail(f"local.run exited with {runtime.process.returncode}:\n{runtime.logs()[-4000:]}")
+        try:
+            answered = httpx.get(f"{runtime.url}/api/health", timeout=2).status_code == HTTPStatus.OK
+        except httpx.TransportError:
+            answered = False
+        if answered and TENANT_LINE.search(runtime.output()):
+            return
+        time.sleep(0.25)
+    pytest.fail(f"local.run did not serve within {STARTUP_TIMEOUT_S} s:\n{runtime.logs()[-4000:]}")
+
+
+def _printed_tenant(runtime: Runtime) -> str:
+    found = TENANT_LINE.search(runtime.output())
+    assert found is not None, runtime.output()
+    return found.group(1)
+
+
+def test_local_runtime_serves_the_api_and_stops_cleanly(launcher: Launcher, tmp_path: Path) -> None:
+    # Given a local runtime on a fresh data folder
+    runtime = launcher.start()
+
+    # When the API is called, Then the health route reaches the migrated database
+    health = httpx.get(f"{runtime.url}/api/health", timeout=10)
+    assert health.status_code == HTTPStatus.OK
+    assert health.headers["content-type"].startswith("application/json")
+    assert health.json()["database"] == "ok"
+
+    # And an unknown path and a wrong method are the gateway's JSON errors
+    missing = httpx.get(f"{runtime.url}/api/nope", timeout=10)
+    assert missing.status_code == HTTPStatus.NOT_FOUND
+    assert missing.json() == {"error": "Not found", "code": "NOT_FOUND"}
+    wrong_method = httpx.post(f"{runtime.url}/api/health", timeout=10)
+    assert wrong_method.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert wrong_method.json()["code"] == "METHOD_NOT_ALLOWED"
+
+    # And the demo tenant is printed and stored next to the data
+    tenant_id = _printed_tenant(runtime)
+    assert (tmp_path / "demo-tenant-id").read_text().strip() == tenant_id
+
+    # When it is interrupted, Then it exits 0 and the embedded PostgreSQL stops with it
+    assert runtime.stop(signal.SIGINT) == 0
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    logs = runtime.logs()
+    assert re.search(r"GET /api/health 200 [\d.]+ms", logs)
+    assert "Traceback" not in logs
+
+    # When it starts again on the same data, Then it reuses the demo tenant
+    again = launcher.start()
+    assert _printed_tenant(again) == tenant_id
+    assert (tmp_path / "demo-tenant-id").read_text().strip() == tenant_id
+    assert again.stop(signal.SIGTERM) == 0
