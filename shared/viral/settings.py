@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     clerk_authorized_parties: str = Field(
         default="", description="Comma-separated origins allowed in a session token's `azp` claim."
     )
+    youtube_api_key: str | None = Field(default=None, description="YouTube Data API key (trending videos).")
+    reddit_client_id: str | None = Field(default=None, description="Reddit app id (application-only OAuth).")
+    reddit_client_secret: str | None = Field(default=None, description="Reddit app secret.")
+    gnews_api_key: str | None = Field(default=None, description="GNews API key (top headlines).")
+    google_trends_enabled: bool = Field(default=False, description="Read Google Trends' public RSS feed.")
+    trends_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    trends_ttl_s: int = Field(default=3600, ge=60, le=86_400, description="How long gathered trends are reused.")
+    trends_deadline_s: float = Field(default=8.0, gt=0, le=20, description="Total time allowed to gather trends.")
+    generation_queue_url: str | None = Field(default=None, description="SQS queue of generation jobs.")
     rate_limit_enabled: bool = Field(default=True, description="Per-tenant request limits on the costly routes.")
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."

@@ -52,6 +52,10 @@ TENANT_ROUTES = [
     ("GET", "/api/search?q=cats"),
     ("GET", "/api/analytics"),
     ("GET", "/api/jobs"),
+    ("POST", "/api/generate"),
+    ("GET", "/api/trends"),
+    ("POST", "/api/trends"),
+    ("PUT", "/api/user/settings"),
 ]
 
 

@@ -6,8 +6,11 @@ import json
 from http import HTTPStatus
 
 from sqlalchemy import URL
+from viral.db.migrate import head_revision
 
 from tests.events import LambdaContext, load_event, load_handler
+
+HEAD = head_revision()
 
 
 def test_health_reports_the_database_and_schema_revision(database_url: URL) -> None:
@@ -16,14 +19,14 @@ def test_health_reports_the_database_and_schema_revision(database_url: URL) -> N
     assert response["statusCode"] == HTTPStatus.OK
     assert body["status"] == "ok"
     assert body["database"] == "ok"
-    assert body["schemaRevision"] == "0002"
+    assert body["schemaRevision"] == HEAD
 
 
 def test_db_migrate_function_is_idempotent(database_url: URL) -> None:
     handler = load_handler("db_migrate").lambda_handler
     first = handler(load_event("lambda_db_migrate"), LambdaContext())
     second = handler(load_event("lambda_db_migrate"), LambdaContext())
-    assert first == second == {"status": "migrated", "revision": "0002"}
+    assert first == second == {"status": "migrated", "revision": HEAD}
 
 
 def test_health_is_503_when_the_database_is_unreachable(monkeypatch: object, database_url: URL) -> None:

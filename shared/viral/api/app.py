@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from viral.api.middleware import authenticated
-from viral.api.routes import feedback, generations, history, jobs, user
+from viral.api.routes import concepts, feedback, generations, history, jobs, user
 from viral.http import register_error_handlers
 from viral.services.health import check_health
 
@@ -27,7 +27,7 @@ def build_app() -> APIGatewayRestResolver:
         status = HTTPStatus.OK if result.status == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
-    for module in (history, generations, user, feedback, jobs):
+    for module in (history, generations, user, feedback, jobs, concepts):
         app.include_router(module.router)
     return app
 

@@ -42,3 +42,12 @@ def _run(direction: str, url: URL, settings: Settings, revision: str, scripts: P
             return MigrationContext.configure(connection).get_current_revision() or "base"
     finally:
         engine.dispose()
+
+
+def head_revision(scripts: Path = DEFAULT_SCRIPTS) -> str:
+    """The newest revision of the migration history."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(scripts)).get_current_head()
+    assert head is not None
+    return head

@@ -87,6 +87,7 @@ class Tenant(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     clerk_org_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    daily_generation_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     monthly_quota: Mapped[int] = mapped_column(Integer, server_default="10")
     used_quota: Mapped[int] = mapped_column(Integer, server_default="0")
     quota_reset_at: Mapped[datetime] = mapped_column(
@@ -451,10 +452,13 @@ class Job(TenantOwned, Base):
         CheckConstraint("status IN ('pending', 'running', 'completed', 'failed')", name="ck_jobs_status"),
         Index("ix_jobs_tenant_status_priority", "tenant_id", "status", "priority", "scheduled_for"),
         Index("ix_jobs_tenant_type_status", "tenant_id", "job_type", "status"),
+        # The same job requested twice (a schedule firing again, a redelivered message) is one job.
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_idempotency"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     job_type: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     priority: Mapped[int] = mapped_column(Integer, server_default="5")
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -516,6 +520,19 @@ class WebhookEvent(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="received")
     received_at: Mapped[datetime] = _now()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrendSnapshot(Base):
+    """Trends as gathered at one moment, shared by every tenant and execution environment (the cache)."""
+
+    __tablename__ = "trend_snapshots"
+    __table_args__ = (Index("ix_trend_snapshots_region_fetched", "region", text("fetched_at DESC")),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    region: Mapped[str] = mapped_column(String(8), server_default="US")
+    fetched_at: Mapped[datetime] = _now()
+    trends: Mapped[list[Any]] = mapped_column(JSONB)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class AudioTrend(Base):

@@ -24,6 +24,7 @@ from viral.db.repositories import (
     SystemRepository,
     TenantRepository,
 )
+from viral.db.repositories.engine_inputs import EngineRepository
 from viral.db.repositories.operations import JobRepository, RateLimitRepository
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.members = MembershipRepository(session, tenant_id)
         self.jobs = JobRepository(session, tenant_id)
         self.rate_limits = RateLimitRepository(session, tenant_id)
+        self.engine = EngineRepository(session, tenant_id)
 
 
 _active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)

@@ -40,6 +40,7 @@ class PostTime(CamelModel):
     utc: Annotated[str, StringConstraints(max_length=64)]
     est: Annotated[str, StringConstraints(max_length=64)]
     reason: ShortText | None = None
+    at: Annotated[str, StringConstraints(max_length=64)] | None = None  # the next slot, as an ISO UTC timestamp
 
 
 class PlatformScore(CamelModel):

@@ -18,7 +18,13 @@ def create_tenant(name: str, *, tenant_id: uuid.UUID | None = None) -> TenantRec
         return uow.tenants.create(name=name)
 
 
-def list_tenants() -> list[TenantRecord]:
+def list_tenants(*, daily_generation_only: bool = False) -> list[TenantRecord]:
     """Every tenant (system path: for operators and schedules, never for a tenant's request)."""
     with system_unit_of_work() as system:
-        return system.list_tenants()
+        return system.list_tenants(daily_generation_only=daily_generation_only)
+
+
+def set_daily_generation(enabled: bool) -> None:
+    """Turn the 08:00 UTC daily generation on or off for the current tenant."""
+    with unit_of_work() as uow:
+        uow.tenants.set_daily_generation(enabled)

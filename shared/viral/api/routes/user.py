@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from viral.api.context import require_admin, require_scope
 from viral.errors import InvalidInput
+from viral.schemas.base import CamelModel
 from viral.services import auth
+from viral.services.tenants import set_daily_generation
 from viral.services.usage import get_usage
 
 router = Router()
@@ -129,3 +131,14 @@ def list_keys() -> dict[str, Any]:
             for k in auth.list_api_keys()
         ]
     }
+
+
+class SettingsBody(CamelModel):
+    daily_generation: bool
+
+
+@router.put("/api/user/settings", summary="Tenant settings: turn the daily 08:00 UTC generation on or off")
+def put_settings(body: SettingsBody) -> dict[str, Any]:
+    require_admin(router)
+    set_daily_generation(body.daily_generation)
+    return {"dailyGeneration": body.daily_generation}

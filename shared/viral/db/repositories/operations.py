@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from viral.db.models import Job, RateLimitWindow, Tenant
@@ -55,6 +55,42 @@ class JobRepository(TenantRepositoryBase[Job]):
     def add(self, *, job_type: str, payload: dict[str, Any], priority: int = 5) -> JobRecord:
         values = self._stamp({"job_type": job_type, "payload": payload, "priority": priority})
         return _job(self.session.scalars(insert(Job).values(values).returning(Job)).one())
+
+    def enqueue(
+        self, *, job_type: str, payload: dict[str, Any], idempotency_key: str, priority: int = 5
+    ) -> tuple[JobRecord, bool]:
+        """The job for this key: created now (True), or the one created before (False)."""
+        values = self._stamp(
+            {"job_type": job_type, "payload": payload, "priority": priority, "idempotency_key": idempotency_key}
+        )
+        created = self.session.scalars(
+            insert(Job).values(values).on_conflict_do_nothing(constraint="uq_jobs_idempotency").returning(Job)
+        ).one_or_none()
+        if created is not None:
+            return _job(created), True
+        existing = self.session.scalars(self._select().where(Job.idempotency_key == idempotency_key)).one()
+        return _job(existing), False
+
+    def lock(self, job_id: uuid.UUID) -> JobRecord | None:
+        """The job, locked until the transaction ends (a duplicate delivery waits, then sees the outcome)."""
+        row = self.session.scalars(self._select().where(Job.id == job_id).with_for_update()).one_or_none()
+        return None if row is None else _job(row)
+
+    def finish(
+        self, job_id: uuid.UUID, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        self.session.execute(
+            update(Job)
+            .where(Job.tenant_id == self.tenant_id, Job.id == job_id)
+            .values(
+                status=status,
+                result=result,
+                error_message=error,
+                attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, func.now()),
+                completed_at=func.now(),
+            )
+        )
 
     def newest(
         self, *, limit: int, offset: int = 0, status: str | None = None, job_type: str | None = None

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,9 @@ class TenantRepository:
         row = self.session.scalars(insert(Tenant).values(id=self.tenant_id, name=name).returning(Tenant)).one()
         return _record(row)
 
+    def set_daily_generation(self, enabled: bool) -> None:
+        self.session.execute(update(Tenant).where(Tenant.id == self.tenant_id).values(daily_generation_enabled=enabled))
+
     def get(self) -> TenantRecord | None:
         row = self.session.scalars(select(Tenant).where(Tenant.id == self.tenant_id)).one_or_none()
         return None if row is None else _record(row)
@@ -68,6 +71,9 @@ class SystemRepository:
         """The owner of an active key with this hash (and stamp its use), or None."""
         return find_key_owner(self.session, key_hash)
 
-    def list_tenants(self) -> list[TenantRecord]:
-        rows = self.session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id))
+    def list_tenants(self, *, daily_generation_only: bool = False) -> list[TenantRecord]:
+        statement = select(Tenant).order_by(Tenant.created_at, Tenant.id)
+        if daily_generation_only:
+            statement = statement.where(Tenant.daily_generation_enabled.is_(True))
+        rows = self.session.scalars(statement)
         return [_record(row) for row in rows]

@@ -1,0 +1,33 @@
+"""SQS generation-jobs: run each tenant's concept generation once (partial batch failures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.parser.types import Json
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.messages.generation import GenerationJobMessage
+from viral.observability import logger, metrics, tracer
+from viral.services.daily import run_generation_job
+
+
+class GenerationJobRecord(SqsRecordModel):
+    body: Json[GenerationJobMessage]  # type: ignore[assignment]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=GenerationJobRecord)
+
+
+def record_handler(record: GenerationJobRecord) -> str:
+    message = record.body
+    logger.append_keys(tenant_id=str(message.tenant_id), job_id=str(message.job_id))
+    return run_generation_job(message)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

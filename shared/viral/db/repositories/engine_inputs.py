@@ -1,0 +1,103 @@
+"""What the concept engine reads and writes besides generations: the trend cache, score models and quota."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from viral.db.models import ScoreModel, TrendSnapshot
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: uuid.UUID
+    fetched_at: datetime
+    trends: list[dict[str, Any]]
+    sources: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    snapshot: Snapshot | None
+    model_version: int | None
+    model_weights: dict[str, Any] | None
+
+
+# One statement: the freshest trend snapshot within the TTL and the tenant's current score model.
+_INPUTS = text("""
+select s.id, s.fetched_at, s.trends, s.sources, m.version, m.weights
+  from (select 1) as one
+  left join lateral (
+    select id, fetched_at, trends, sources from trend_snapshots
+     where region = :region and fetched_at > now() - make_interval(secs => :ttl)
+     order by fetched_at desc limit 1) s on true
+  left join lateral (
+    select version, weights from score_models where tenant_id = :tenant order by version desc limit 1) m on true
+""")
+
+# One statement, atomic under concurrency: grant min(asked, left) concepts, or nothing when none are left.
+# The row lock taken by FOR UPDATE serialises concurrent calls; each sees the previous one's result.
+_CONSUME = text("""
+with current as (
+  select id, used_quota, monthly_quota from tenants where id = :tenant for update
+)
+update tenants t
+   set used_quota = least(current.monthly_quota, current.used_quota + :asked), updated_at = now()
+  from current
+ where t.id = current.id and current.used_quota < current.monthly_quota
+returning t.used_quota - current.used_quota as granted, t.used_quota, t.monthly_quota
+""")
+_QUOTA = text("select used_quota, monthly_quota from tenants where id = :tenant")
+
+
+@dataclass(frozen=True)
+class QuotaGrant:
+    granted: int
+    used: int
+    total: int
+
+
+class EngineRepository:
+    """Trend cache, score models and quota of the bound tenant."""
+
+    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def inputs(self, *, region: str, ttl_s: int) -> EngineInputs:
+        row = self.session.execute(_INPUTS, {"region": region, "ttl": ttl_s, "tenant": self.tenant_id}).one()
+        snapshot = None if row.id is None else Snapshot(row.id, row.fetched_at, row.trends, row.sources)
+        return EngineInputs(snapshot=snapshot, model_version=row.version, model_weights=row.weights)
+
+    def store_snapshot(self, *, region: str, trends: list[dict[str, Any]], sources: dict[str, Any]) -> Snapshot:
+        row = self.session.scalars(
+            insert(TrendSnapshot).values(region=region, trends=trends, sources=sources).returning(TrendSnapshot)
+        ).one()
+        return Snapshot(row.id, row.fetched_at, row.trends, row.sources)
+
+    def consume_quota(self, asked: int) -> QuotaGrant:
+        row = self.session.execute(_CONSUME, {"tenant": self.tenant_id, "asked": asked}).one_or_none()
+        if row is not None:
+            return QuotaGrant(granted=row.granted, used=row.used_quota, total=row.monthly_quota)
+        used, total = self.session.execute(_QUOTA, {"tenant": self.tenant_id}).one()
+        return QuotaGrant(granted=0, used=used, total=total)
+
+    def add_score_model(
+        self, *, version: int, weights: dict[str, Any], source: str, based_on: int | None, reason: str | None
+    ) -> None:
+        self.session.execute(
+            insert(ScoreModel).values(
+                tenant_id=self.tenant_id,
+                version=version,
+                weights=weights,
+                source=source,
+                based_on_version=based_on,
+                reason=reason,
+            )
+        )

@@ -1,0 +1,1 @@
+"""Versioned message bodies for the queues (one sample per version in events/)."""
