@@ -83,3 +83,35 @@ def ensure_demo_api_key(tenant_id: uuid.UUID, key_file: Path) -> str:
     os.replace(partial, key_file)
     log.info("created the demo API key %s...", secret[:11])
     return secret
+
+
+STRIPE_WEBHOOK_SECRET_FILE = "stripe-webhook-secret"  # noqa: S105 (a file name, not a secret)
+
+
+def ensure_stripe_webhook_secret(secret_file: Path) -> str:
+    """Where the functions' Stripe webhook secret comes from: STRIPE_WEBHOOK_SECRET if set, else the local default
+    kept in `secret_file` (made on first start, reused after), which is then set as STRIPE_WEBHOOK_SECRET.
+
+    Sign local test deliveries with it (`stripe listen` prints its own secret: export that one instead).
+    """
+    import secrets
+
+    from viral.settings import get_settings
+
+    if os.environ.get("STRIPE_WEBHOOK_SECRET"):
+        return "the STRIPE_WEBHOOK_SECRET environment variable"
+    try:
+        secret = secret_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        secret = ""
+    if not secret.startswith("whsec_"):
+        secret = "whsec_" + secrets.token_hex(32)
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = secret_file.with_suffix(".tmp")
+        partial.write_text(f"{secret}\n", encoding="utf-8")
+        partial.chmod(0o600)
+        os.replace(partial, secret_file)
+        log.info("created the local Stripe webhook secret in %s", secret_file)
+    os.environ["STRIPE_WEBHOOK_SECRET"] = secret
+    get_settings.cache_clear()
+    return str(secret_file)

@@ -1,10 +1,15 @@
-"""The HTTP front door: a threaded standard-library server that hands every request to the local API Gateway."""
+"""The HTTP front door: a threaded standard-library server that hands every request to the local API Gateway.
+
+LocalControl puts the runtime's own /_local routes in front of it.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
@@ -17,6 +22,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # Framing is this server's business, not the handler's.
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding", "upgrade"})
 _NO_BODY_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+LOCAL_PREFIX = "/_local"  # the runtime's own routes: never in the template, never deployed
 
 
 class _GatewayServer(ThreadingHTTPServer):
@@ -108,3 +114,35 @@ class HttpService:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
+
+
+class LocalControl:
+    """The runtime's own routes under /_local (e.g. firing a schedule now) in front of the API.
+
+    `routes` maps a path (`/_local/schedules`) to the handler of it and everything below it. Only callers on this
+    machine may use them, even when the server listens on every interface.
+    """
+
+    def __init__(self, gateway: RequestHandler, routes: Mapping[str, RequestHandler]) -> None:
+        self.gateway = gateway
+        self.routes = routes
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path != LOCAL_PREFIX and not path.startswith(LOCAL_PREFIX + "/"):
+            return self.gateway.handle(request)
+        if not _is_loopback(request.source_ip):
+            return error_response(HTTPStatus.FORBIDDEN, "Forbidden", "FORBIDDEN")
+        for prefix, handler in self.routes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return handler.handle(request)
+        return error_response(HTTPStatus.NOT_FOUND, "Not found", "NOT_FOUND")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback

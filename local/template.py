@@ -1,4 +1,4 @@
-"""Read template.yaml into what the local runtime wires up: functions and their API routes."""
+"""Read template.yaml into what the local runtime wires up: functions, their events, resources and environment."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class FunctionSpec:
     timeout_s: int = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Globals' variables merged with the function's own (SAM merges the maps), still unresolved intrinsics.
+    environment: dict[str, Any] = field(default_factory=dict)
+    event_invoke_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def module_path(self) -> Path:
@@ -70,6 +73,16 @@ class ApiRoute:
 
 
 @dataclass(frozen=True)
+class FunctionEvent:
+    """One entry of a function's Events (an SQS queue, a schedule, an S3 notification...)."""
+
+    function: FunctionSpec
+    name: str
+    type: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class SamTemplate:
     """A parsed SAM template, with paths resolved against the folder it lives in."""
 
@@ -91,6 +104,27 @@ class SamTemplate:
     def resources(self) -> dict[str, dict[str, Any]]:
         return self.document.get("Resources") or {}
 
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return self.document.get("Parameters") or {}
+
+    def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id to the Properties of every resource of `resource_type` (e.g. "AWS::SQS::Queue")."""
+        return {
+            logical_id: resource.get("Properties") or {}
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") == resource_type
+        }
+
+    def function_events(self, *event_types: str) -> list[FunctionEvent]:
+        """Every function event of one of `event_types` (e.g. "SQS", "ScheduleV2"), in template order."""
+        return [
+            FunctionEvent(function=function, name=name, type=event["Type"], properties=event.get("Properties") or {})
+            for function in self.functions().values()
+            for name, event in function.events.items()
+            if event.get("Type") in event_types
+        ]
+
     def parameter_default(self, value: Any) -> Any:
         """A plain value, or the Default of the parameter a `Ref` names (else None: unknown locally)."""
         if isinstance(value, dict) and set(value) == {"Ref"}:
@@ -105,7 +139,12 @@ class SamTemplate:
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != SERVERLESS_FUNCTION:
                 continue
-            properties = {**defaults, **(resource.get("Properties") or {})}
+            own = resource.get("Properties") or {}
+            properties = {**defaults, **own}
+            environment = {
+                **((defaults.get("Environment") or {}).get("Variables") or {}),
+                **((own.get("Environment") or {}).get("Variables") or {}),
+            }
             code_uri, handler = properties.get("CodeUri"), properties.get("Handler")
             if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
                 raise ValueError(f"{logical_id}: a local CodeUri folder and a module.function Handler are required")
@@ -116,6 +155,8 @@ class SamTemplate:
                 timeout_s=int(self.parameter_default(properties.get("Timeout")) or DEFAULT_TIMEOUT_S),
                 memory_mb=int(self.parameter_default(properties.get("MemorySize")) or DEFAULT_MEMORY_MB),
                 events=properties.get("Events") or {},
+                environment=environment,
+                event_invoke_config=properties.get("EventInvokeConfig") or {},
             )
         return specs
 

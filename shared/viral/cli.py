@@ -93,6 +93,22 @@ def _export_openapi(args: argparse.Namespace) -> Any:
     return {"written": args.output}
 
 
+def _import_dexie(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from viral.errors import InvalidInput
+    from viral.services.imports import import_local_file, report_lines
+    from viral.tenancy import tenant_scope
+
+    with tenant_scope(args.tenant):
+        report = import_local_file(Path(args.file), dry_run=args.dry_run)
+    shown = report.wire() if args.json else "\n".join(report_lines(report))
+    if report.problem is not None:
+        _print(shown, as_json=args.json)  # the report, then a non-zero exit
+        raise InvalidInput(f"import refused: {report.problem.message}")
+    return shown
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command tree; each leaf sets `run` to the function that does the work."""
     parser = argparse.ArgumentParser(prog="viral", description="Viral Dashboard operator CLI")
@@ -125,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
     openapi.add_argument("--output", default="docs/openapi.json")
     openapi.set_defaults(run=_export_openapi)
+
+    dexie = commands.add_parser(
+        "import-dexie", help="import a Dexie export of the original dashboard (all or nothing); prints the report"
+    )
+    dexie.add_argument("file", help="the dexie-export-import JSON file")
+    dexie.add_argument("--tenant", required=True)
+    dexie.add_argument("--dry-run", action="store_true", help="check and count, then roll back (nothing written)")
+    dexie.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    dexie.set_defaults(run=_import_dexie)
     return parser
 
 

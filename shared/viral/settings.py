@@ -17,7 +17,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    stage: Literal["local", "test", "dev", "prod"] = "local"
+    stage: Literal["local", "test", "dev", "prod"] = Field(
+        default="local", description="Where this runs; dev and prod never fall back to the embedded database."
+    )
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; overrides DB_SECRET_NAME and the embedded default."
@@ -34,8 +36,10 @@ class Settings(BaseSettings):
     db_system_role: str = Field(
         default="viral_system", description="Role of the one cross-tenant path (tenant listing, credential lookup)."
     )
-    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    db_statement_timeout_ms: int = Field(default=10_000, gt=0, le=900_000)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Database connect timeout.")
+    db_statement_timeout_ms: int = Field(
+        default=10_000, gt=0, le=900_000, description="Server-side statement_timeout of every connection."
+    )
     db_sslmode: Literal["disable", "require", "verify-full"] | None = Field(
         default=None, description="TLS to the database; the URL's own sslmode wins when it has one."
     )
@@ -53,11 +57,103 @@ class Settings(BaseSettings):
     reddit_client_secret: str | None = Field(default=None, description="Reddit app secret.")
     gnews_api_key: str | None = Field(default=None, description="GNews API key (top headlines).")
     google_trends_enabled: bool = Field(default=False, description="Read Google Trends' public RSS feed.")
-    trends_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    trends_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="Country whose trends are read.")
     trends_ttl_s: int = Field(default=3600, ge=60, le=86_400, description="How long gathered trends are reused.")
     trends_deadline_s: float = Field(default=8.0, gt=0, le=20, description="Total time allowed to gather trends.")
+    media_bucket: str | None = Field(default=None, description="S3 bucket for videos, uploads and imports.")
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, le=5 * 1024**3, description="Largest Dexie export an upload may import."
+    )
+    import_url_ttl_s: int = Field(
+        default=900, ge=60, le=43_200, description="Lifetime of the presigned URL a Dexie export is uploaded to."
+    )
     generation_queue_url: str | None = Field(default=None, description="SQS queue of generation jobs.")
+    video_queue_url: str | None = Field(default=None, description="SQS queue of video jobs (video-jobs).")
+    video_secret_name: str | None = Field(
+        default=None,
+        description="Secrets Manager secret with JSON {VEO_API_KEY, RUNWAY_API_KEY, LUMA_API_KEY}; variables win.",
+    )
+    veo_api_key: str | None = Field(default=None, description="Gemini API key for Veo (unset: Veo is skipped).")
+    veo_base_url: str = Field(default="https://generativelanguage.googleapis.com", description="Gemini API base URL.")
+    veo_model: str = Field(default="veo-3.1-fast-generate-preview", description="Veo model of the Gemini API.")
+    runway_api_key: str | None = Field(default=None, description="Runway API secret (unset: Runway is skipped).")
+    runway_base_url: str = Field(default="https://api.dev.runwayml.com", description="Runway API base URL.")
+    runway_model: str = Field(default="veo3.1_fast", description="Runway text_to_video model.")
+    luma_api_key: str | None = Field(default=None, description="Luma API key (unset: Luma is skipped).")
+    luma_base_url: str = Field(
+        default="https://api.lumalabs.ai/dream-machine/v1", description="Luma Dream Machine API base URL."
+    )
+    luma_model: str = Field(default="ray-2", description="Luma video model.")
+    video_provider_tiers: dict[
+        Literal["premium", "standard", "economy"], list[Literal["veo", "runway", "luma", "storyboard"]]
+    ] = Field(
+        default={
+            "premium": ["veo", "runway", "luma"],
+            "standard": ["veo", "runway", "luma"],
+            "economy": ["luma", "runway", "veo"],
+        },
+        description="Provider order per tier (JSON); unconfigured vendors are skipped, storyboard when none is set.",
+    )
+    video_category_tiers: dict[str, Literal["premium", "standard", "economy"]] = Field(
+        default={
+            "finance": "premium",
+            "tech": "premium",
+            "luxury": "premium",
+            "absurd": "economy",
+            "cartoon": "economy",
+            "gaming": "economy",
+            "food": "economy",
+        },
+        description="Tier of each concept category (JSON); categories not listed are 'standard'.",
+    )
+    video_cost_per_second: dict[str, float] = Field(
+        default={"veo": 0.033, "runway": 0.05, "luma": 0.025, "storyboard": 0.0},
+        description="USD per second of video, per provider (JSON).",
+    )
+    video_poll_interval_s: int = Field(default=15, ge=0, le=900, description="Delay between polls of a vendor job.")
+    video_render_timeout_s: int = Field(
+        default=1800, ge=60, le=86_400, description="A vendor job not finished after this long falls back."
+    )
+    video_retry_limit: int = Field(
+        default=4, ge=1, le=4, description="Deliveries of a message before a retryable error counts as a failure."
+    )
+    video_url_ttl_s: int = Field(default=900, ge=60, le=43_200, description="Lifetime of a presigned video URL.")
+    video_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024, description="Largest video accepted.")
+    video_min_duration_s: float = Field(default=3.0, ge=0, description="Shortest video that passes the checks.")
+    video_max_duration_s: float = Field(default=180.0, gt=0, description="Longest video that passes the checks.")
+    video_min_width: int = Field(default=720, ge=1, description="Narrowest 9:16 video that passes the checks.")
+    video_storyboard_fps: int = Field(default=24, ge=1, le=60, description="Frame rate of storyboard renders.")
+    llm_api_key: str | None = Field(default=None, description="Optional LLM critic (Messages API); off when unset.")
+    llm_api_url: str = Field(default="https://api.anthropic.com", description="Base URL of the LLM Messages API.")
+    llm_model: str = Field(default="claude-sonnet-4-5", description="Model the LLM critic asks.")
     rate_limit_enabled: bool = Field(default=True, description="Per-tenant request limits on the costly routes.")
+    stripe_secret_key: str | None = Field(
+        default=None, description="Stripe secret API key (local and tests); deployed stacks use STRIPE_SECRET_NAME."
+    )
+    stripe_webhook_secret: str | None = Field(
+        default=None, description="Stripe webhook signing secret (whsec_...); without one every delivery is refused."
+    )
+    stripe_secret_name: str | None = Field(
+        default=None, description="Secrets Manager secret with JSON {secretKey, webhookSecret} for Stripe."
+    )
+    stripe_api_base: str | None = Field(
+        default=None, description="Base URL of the Stripe API (tests and local runs point it at a fake)."
+    )
+    stripe_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Timeout of one Stripe API request.")
+    stripe_max_retries: int = Field(default=2, ge=0, le=5, description="Retries of a failed Stripe request.")
+    stripe_price_starter: str | None = Field(default=None, description="Stripe price id of the STARTER plan.")
+    stripe_price_pro: str | None = Field(default=None, description="Stripe price id of the PRO plan.")
+    stripe_price_agency: str | None = Field(default=None, description="Stripe price id of the AGENCY plan.")
+    billing_queue_url: str | None = Field(default=None, description="SQS queue of billing events (Stripe, reconcile).")
+    dashboard_url: str = Field(
+        default="http://localhost:3000", description="The web dashboard's base URL (Checkout and portal returns)."
+    )
+    clerk_webhook_secret: str | None = Field(
+        default=None, description="Clerk (Svix) webhook signing secret, whsec_<base64>; without one, refused."
+    )
+    clerk_webhook_secret_name: str | None = Field(
+        default=None, description="Secrets Manager secret holding the Clerk webhook signing secret."
+    )
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )

@@ -1,18 +1,23 @@
-"""`python -m local.run` over real HTTP: it serves the template's routes, stops cleanly and keeps its demo tenant."""
+"""`python -m local.run` over real HTTP: it serves the template's routes, runs schedules through queues to their
+workers, stops cleanly and keeps its demo tenant."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +27,7 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
+JOB_TIMEOUT_S = 30
 TENANT_LINE = re.compile(r"^Demo tenant\s+([0-9a-f-]{36})\s*$", re.MULTILINE)
 
 
@@ -85,10 +91,14 @@ class Launcher:
 
 
 @pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path)
+def launcher() -> Iterator[Launcher]:
+    # Not pytest's tmp_path: another pytest session starting meanwhile chmods /tmp/pytest-of-<user> back to 0700,
+    # and the embedded PostgreSQL (run as its own system user) can then no longer reach its data to stop.
+    workdir = Path(tempfile.mkdtemp(prefix="viral-e2e-", dir=os.environ.get("TEST_PG_ROOT") or None))
+    launcher = Launcher(workdir)
     yield launcher
     launcher.close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -119,7 +129,8 @@ def _printed_tenant(runtime: Runtime) -> str:
     return found.group(1)
 
 
-def test_local_runtime_serves_the_api_and_stops_cleanly(launcher: Launcher, tmp_path: Path) -> None:
+def test_local_runtime_serves_the_api_and_stops_cleanly(launcher: Launcher) -> None:
+    data = launcher.workdir
     # Given a local runtime on a fresh data folder
     runtime = launcher.start()
 
@@ -139,11 +150,11 @@ def test_local_runtime_serves_the_api_and_stops_cleanly(launcher: Launcher, tmp_
 
     # And the demo tenant is printed and stored next to the data
     tenant_id = _printed_tenant(runtime)
-    assert (tmp_path / "demo-tenant-id").read_text().strip() == tenant_id
+    assert (data / "demo-tenant-id").read_text().strip() == tenant_id
 
     # When it is interrupted, Then it exits 0 and the embedded PostgreSQL stops with it
     assert runtime.stop(signal.SIGINT) == 0
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (data / "pgdata" / "postmaster.pid").exists()
     logs = runtime.logs()
     assert re.search(r"GET /api/health 200 [\d.]+ms", logs)
     assert "Traceback" not in logs
@@ -151,5 +162,64 @@ def test_local_runtime_serves_the_api_and_stops_cleanly(launcher: Launcher, tmp_
     # When it starts again on the same data, Then it reuses the demo tenant
     again = launcher.start()
     assert _printed_tenant(again) == tenant_id
-    assert (tmp_path / "demo-tenant-id").read_text().strip() == tenant_id
+    assert (data / "demo-tenant-id").read_text().strip() == tenant_id
     assert again.stop(signal.SIGTERM) == 0
+
+
+def test_local_runtime_runs_a_fired_schedule_through_the_queue_to_the_worker(
+    launcher: Launcher,
+) -> None:
+    # Given a local runtime whose demo tenant turned daily generation on (it is off by default)
+    runtime = launcher.start()
+    headers = {"Authorization": f"Bearer {(launcher.workdir / 'demo-api-key').read_text().strip()}"}
+    turned_on = httpx.put(
+        f"{runtime.url}/api/user/settings", json={"dailyGeneration": True}, headers=headers, timeout=10
+    )
+    assert turned_on.status_code == HTTPStatus.OK
+
+    # When the daily schedule is fired now, as `make fire NAME=DailyGenerateFunction` does
+    fired = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "local.fire", "--url", runtime.url, "DailyGenerateFunction"],
+        cwd=REPO_ROOT,
+        env=launcher.env,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+        check=False,
+    )
+    assert fired.returncode == 0, fired.stderr
+    answer = json.loads(fired.stdout)
+    assert (answer["schedule"], answer["result"]["failed"]) == ("DailyGenerateFunction.Daily", {})
+    assert answer["result"]["enqueued"] == 1
+
+    # Then the job it queued is completed by the queue's worker (bounded wait)
+    job = _wait_for_job(runtime, headers)
+    assert job["jobType"] == "generate-concepts"
+    assert job["result"]["concepts"] > 0
+    generation = httpx.get(
+        f"{runtime.url}/api/generations/{job['result']['generationId']}", headers=headers, timeout=10
+    )
+    assert generation.status_code == HTTPStatus.OK
+
+    # And the banner said what was wired; the runtime stops cleanly
+    banner = runtime.output()
+    assert re.search(r"sqs\s+viral-local-generation-jobs\s+->\s+GenerationWorkerFunction", banner)
+    assert re.search(r"cron\(0 8 \* \* \? \*\) UTC\s+->\s+DailyGenerateFunction\.Daily", banner)
+    assert runtime.stop(signal.SIGINT) == 0
+    assert "Traceback" not in runtime.logs()
+
+
+def _wait_for_job(runtime: Runtime, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    jobs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        answer = httpx.get(
+            f"{runtime.url}/api/jobs", params={"jobType": "generate-concepts"}, headers=headers, timeout=10
+        )
+        assert answer.status_code == HTTPStatus.OK
+        jobs = answer.json()["jobs"]
+        if jobs and jobs[0]["status"] in ("completed", "failed"):
+            assert jobs[0]["status"] == "completed", jobs[0]
+            return dict(jobs[0])
+        time.sleep(0.2)
+    pytest.fail(f"the job was not completed within {JOB_TIMEOUT_S} s: {jobs}\n{runtime.logs()[-4000:]}")

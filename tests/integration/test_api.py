@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 import pytest
 from viral.services import auth
@@ -56,6 +57,16 @@ TENANT_ROUTES = [
     ("GET", "/api/trends"),
     ("POST", "/api/trends"),
     ("PUT", "/api/user/settings"),
+    ("POST", "/api/imports"),
+    ("GET", "/api/imports/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("POST", "/api/billing/create-checkout"),
+    ("POST", "/api/billing/create-portal"),
+    ("GET", "/api/reflexion"),
+    ("POST", "/api/reflexion"),
+    ("POST", "/api/reflexion/rollback"),
+    ("POST", "/api/video/generate"),
+    ("GET", "/api/video/status?conceptId=x"),
+    ("GET", "/api/videos"),
 ]
 
 
@@ -100,7 +111,7 @@ def test_usage_has_the_original_shape(gateway: Gateway, tenant_a: uuid.UUID, key
     response = gateway.request("GET", "/api/user/usage", headers={"X-API-Key": key_for(tenant_a)})
     body = response.json()
     assert response.status == HTTPStatus.OK
-    assert body["subscription"] == {"tier": "FREE", "status": "active"}
+    assert {k: body["subscription"][k] for k in ("tier", "status")} == {"tier": "FREE", "status": "active"}
     assert {k: body["quota"][k] for k in ("total", "used", "remaining", "percentage")} == {
         "total": 10,
         "used": 0,
@@ -314,3 +325,26 @@ def test_keys_never_appear_in_logs_or_error_bodies(
     for secret in (key, key[:-2] + "zz", created):
         assert secret not in logs
         assert all(secret.encode() not in body for body in bodies)
+
+
+def test_api_usage_is_recorded_in_batches(
+    gateway: Gateway, tenant_a: uuid.UUID, key_for: KeyFor, owner_engine: Any
+) -> None:
+    from sqlalchemy import text
+    from viral.services.usage import usage_recorder
+
+    key = key_for(tenant_a)
+    usage_recorder.flush()
+    for _ in range(3):
+        gateway.request("GET", "/api/user/usage", headers=bearer(key))
+    gateway.request("GET", "/api/generations/missing", headers=bearer(key))
+    usage_recorder.flush()
+    with owner_engine.connect() as connection:
+        rows = connection.execute(
+            text("select endpoint, method, status_code, api_key_id from api_usage where tenant_id = :t order by id"),
+            {"t": tenant_a},
+        ).all()
+    assert [(r.endpoint, r.method, r.status_code) for r in rows] == [("/api/user/usage", "GET", 200)] * 3 + [
+        ("/api/generations/{generation_id}", "GET", 404)
+    ]
+    assert all(r.api_key_id is not None for r in rows)

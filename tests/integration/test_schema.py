@@ -73,8 +73,9 @@ def test_generation_search_is_served_by_trigram_indexes(owner_engine: Engine) ->
             text("select indexname, indexdef from pg_indexes where tablename in ('concepts', 'generations')")
         ).all()
     definitions = {name: definition for name, definition in indexes}
-    assert "gin_trgm_ops" in definitions["ix_concepts_search_text_trgm"]
-    assert "gin_trgm_ops" in definitions["ix_generations_trend_text_trgm"]
+    # One search document per generation (0008); the per-column indexes it replaced are gone.
+    assert "gin_trgm_ops" in definitions["ix_generations_search_doc_trgm"]
+    assert not {"ix_concepts_search_text_trgm", "ix_generations_trend_text_trgm"} & set(definitions)
 
 
 @pytest.fixture

@@ -8,7 +8,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from viral.api.middleware import authenticated
-from viral.api.routes import concepts, feedback, generations, history, jobs, user
+from viral.api.routes import billing as billing_routes
+from viral.api.routes import imports as import_routes
+from viral.api.routes import videos as video_routes
+from viral.api.routes import concepts, feedback, generations, history, jobs, reflexion, user
 from viral.http import register_error_handlers
 from viral.services.health import check_health
 
@@ -27,8 +30,11 @@ def build_app() -> APIGatewayRestResolver:
         status = HTTPStatus.OK if result.status == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
-    for module in (history, generations, user, feedback, jobs, concepts):
+    for module in (history, generations, user, feedback, jobs, concepts, reflexion):
         app.include_router(module.router)
+    app.include_router(billing_routes.router)
+    app.include_router(video_routes.router)
+    app.include_router(import_routes.router)
     return app
 
 

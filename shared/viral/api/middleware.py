@@ -10,8 +10,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from viral.errors import Unauthorized
-from viral.http import error_body, json_response
+from viral.errors import DomainError, Unauthorized
+from viral.http import error_body, json_response, status_of
 from viral.observability import logger
 from viral.services.auth import Principal
 from viral.services.usage import hit_rate_limit, usage_recorder
@@ -33,18 +33,22 @@ def authenticated(app: APIGatewayRestResolver, next_middleware: NextMiddleware) 
     app.append_context(principal=caller)
     logger.append_keys(tenant_id=str(caller.tenant_id), auth_method=caller.method)
     started = time.perf_counter()
-    response: Response[Any] | None = None
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
     try:
         with tenant_scope(caller.tenant_id):
             response = next_middleware(app)
+        status = HTTPStatus(response.status_code)
         return response
+    except DomainError as error:  # answered by the error handlers after this middleware
+        status = status_of(error)
+        raise
     finally:
         usage_recorder.record(
             tenant_id=caller.tenant_id,
             api_key_id=caller.api_key_id,
             endpoint=app.current_event.resource,
             method=app.current_event.http_method,
-            status_code=response.status_code if response else 500,
+            status_code=int(status),
             response_time_ms=int((time.perf_counter() - started) * 1000),
         )
 

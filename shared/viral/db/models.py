@@ -23,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Ids that came from the original app (generations, concepts, critiques, ...) are strings it chose; they are
@@ -45,6 +45,17 @@ CATEGORIES = (
 )
 PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
 TIERS = ("FREE", "STARTER", "PRO", "AGENCY")
+# Stripe's subscription statuses (billing, 0004); "active" is also the state of a tenant that never paid.
+SUBSCRIPTION_STATUSES = (
+    "active",
+    "trialing",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "incomplete",
+    "incomplete_expired",
+    "paused",
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -78,6 +89,10 @@ class Tenant(Base):
     __table_args__ = (
         CheckConstraint(_in("subscription_tier", TIERS), name="ck_tenants_tier"),
         CheckConstraint("used_quota >= 0 AND monthly_quota >= 0", name="ck_tenants_quota_non_negative"),
+        CheckConstraint(
+            "used_video_quota >= 0 AND monthly_video_quota >= 0", name="ck_tenants_video_quota_non_negative"
+        ),
+        CheckConstraint(_in("subscription_status", SUBSCRIPTION_STATUSES), name="ck_tenants_subscription_status"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -93,6 +108,16 @@ class Tenant(Base):
     quota_reset_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now() + interval '30 days'")
     )
+    # Videos per month (0005), beside the concept quota; reset with it.
+    monthly_video_quota: Mapped[int] = mapped_column(Integer, server_default="3")
+    used_video_quota: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Billing (0004): the Stripe period (NULL: none, the monthly reset applies), the start of the period
+    # used_quota counts, and when the Stripe and Clerk states applied here were current (older ones are ignored).
+    billing_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    quota_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    stripe_state_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clerk_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -122,6 +147,8 @@ class User(TenantOwned, Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the Clerk user or membership state applied here was current (billing/accounts, 0004).
+    clerk_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(TenantOwned, Base):
@@ -154,11 +181,13 @@ class Generation(TenantOwned, Base):
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         Index("ix_generations_tenant_date", "tenant_id", text("date DESC")),
         Index("ix_generations_tenant_favorite", "tenant_id", "is_favorite"),
+        # Analytics counts trend topics from this index alone, never reading the wide rows.
+        Index("ix_generations_tenant_topics", "tenant_id", postgresql_include=["trend_topics"]),
         Index(
-            "ix_generations_trend_text_trgm",
-            "trend_text",
+            "ix_generations_search_doc_trgm",
+            "search_doc",
             postgresql_using="gin",
-            postgresql_ops={"trend_text": "gin_trgm_ops"},
+            postgresql_ops={"search_doc": "gin_trgm_ops"},
         ),
     )
 
@@ -167,8 +196,12 @@ class Generation(TenantOwned, Base):
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     trends: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     is_favorite: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # Lower-cased trend topics, for the trigram search index.
+    # Lower-cased trend topics joined by spaces.
     trend_text: Mapped[str] = mapped_column(Text, server_default="")
+    # What search matches, for the trigram index: trend_text and each concept's search_text joined by \x1f.
+    search_doc: Mapped[str] = mapped_column(Text, server_default="")
+    # The trend topics as written, for analytics.
+    trend_topics: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
     created_at: Mapped[datetime] = _now()
 
 
@@ -183,12 +216,6 @@ class Concept(TenantOwned, Base):
         CheckConstraint(_in("category", CATEGORIES), name="ck_concepts_category"),
         Index("ix_concepts_generation", "tenant_id", "generation_id", "position"),
         Index("ix_concepts_tenant_category", "tenant_id", "category"),
-        Index(
-            "ix_concepts_search_text_trgm",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -199,7 +226,7 @@ class Concept(TenantOwned, Base):
     category: Mapped[str] = mapped_column(String(32))
     trend_source: Mapped[str] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    # Lower-cased title, caption, hashtags and trend source, for the trigram search index.
+    # Lower-cased title, caption, hashtags and trend source (its generation's search_doc is built from it).
     search_text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
 
@@ -337,22 +364,66 @@ class ScoreModel(TenantOwned, Base):
 # --- production line: videos, social accounts and posts, analytics, jobs --------------------------------
 
 
+VIDEO_IN_FLIGHT = ("queued", "submitting", "rendering", "downloading", "validating")
+VIDEO_STATUSES = (*VIDEO_IN_FLIGHT, "ready", "failed")
+
+
 class Video(TenantOwned, Base):
+    """A video and its state machine (0005): queued -> submitting -> rendering -> downloading -> validating ->
+    ready | failed. `step` numbers the queue message that currently owns the video (stale ones are dropped)."""
+
     __tablename__ = "videos"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "id", name="uq_videos_tenant_id_id"),
         CheckConstraint(_in("platform", PLATFORMS), name="ck_videos_platform"),
         CheckConstraint("generation_cost >= 0", name="ck_videos_cost"),
+        CheckConstraint(_in("status", VIDEO_STATUSES), name="ck_videos_status"),
+        CheckConstraint("step >= 0 AND attempts >= 0", name="ck_videos_counters"),
         Index("ix_videos_tenant_status", "tenant_id", "status"),
         Index("ix_videos_tenant_concept", "tenant_id", "concept_id"),
         Index("ix_videos_tenant_platform", "tenant_id", "platform"),
+        Index("ix_videos_tenant_created", "tenant_id", text("created_at DESC")),
+        # One video in flight per concept and platform: a repeated request joins it instead of paying twice.
+        Index(
+            "uq_videos_in_flight",
+            "tenant_id",
+            "concept_id",
+            "platform",
+            unique=True,
+            postgresql_where=text(_in("status", VIDEO_IN_FLIGHT)),
+        ),
+        # An uploaded object (key and ETag) is registered once, however often S3 notifies.
+        Index(
+            "uq_videos_upload_source",
+            "tenant_id",
+            "s3_key",
+            "source_etag",
+            unique=True,
+            postgresql_where=text("source_etag IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    concept_id: Mapped[str] = mapped_column(CONTENT_ID)
-    category: Mapped[str] = mapped_column(String(32))
+    concept_id: Mapped[str | None] = mapped_column(CONTENT_ID)  # NULL for an upload not tied to a concept
+    category: Mapped[str | None] = mapped_column(String(32))
     platform: Mapped[str] = mapped_column(String(32))
+    provider_job_id: Mapped[str | None] = mapped_column(String(255))
+    provider_chain: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    provider_history: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    step: Mapped[int] = mapped_column(Integer, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    s3_key: Mapped[str | None] = mapped_column(String(1024))
+    source_etag: Mapped[str | None] = mapped_column(String(128))
+    duration_s: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str | None] = mapped_column(String(32))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quality_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     video_url: Mapped[str | None] = mapped_column(String(2048))
     cdn_url: Mapped[str | None] = mapped_column(String(2048))
     thumbnail_url: Mapped[str | None] = mapped_column(String(2048))

@@ -24,8 +24,11 @@ from viral.db.repositories import (
     SystemRepository,
     TenantRepository,
 )
+from viral.db.repositories.billing import AccountRepository, BillingRepository
 from viral.db.repositories.engine_inputs import EngineRepository
+from viral.db.repositories.imports import ImportRepository
 from viral.db.repositories.operations import JobRepository, RateLimitRepository
+from viral.db.repositories.videos import VideoRepository
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
 from viral.tenancy import current_tenant, parse_tenant_id, tenant_scope
@@ -50,6 +53,21 @@ class UnitOfWork:
         self.jobs = JobRepository(session, tenant_id)
         self.rate_limits = RateLimitRepository(session, tenant_id)
         self.engine = EngineRepository(session, tenant_id)
+        self.imports = ImportRepository(session, tenant_id)
+        self.videos = VideoRepository(session, tenant_id)
+        self.billing = BillingRepository(session, tenant_id)
+        self.accounts = AccountRepository(session, tenant_id)
+
+    @contextmanager
+    def as_system(self) -> Iterator[Session]:
+        """Statements as the system role inside this tenant's transaction (for the global tables it was granted,
+        e.g. marking a webhook event done in the same transaction that applies it); back to the runtime role after.
+        """
+        settings = get_settings()
+        self.session.execute(text(f"SET LOCAL ROLE {settings.db_system_role}"))
+        yield self.session
+        # Not in a finally: after an error the transaction rolls back, and the SET LOCAL with it.
+        self.session.execute(text(f"SET LOCAL ROLE {settings.db_runtime_role}"))
 
 
 _active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)

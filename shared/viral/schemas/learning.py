@@ -53,6 +53,10 @@ class PerformanceGap(CamelModel):
     gap: float
     gap_percentage: float
     direction: Direction
+    # What the learner needs to correct the right weight (absent in the original's records and in imports).
+    model_version: int | None = None
+    predicted_raw: float | None = None
+    category_weight: float | None = None
 
 
 class SelfCritique(CamelModel):

@@ -11,6 +11,8 @@ from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
 from viral.schemas.content import CATEGORY_VALUES
 from viral.schemas.learning import FeedbackMetrics, PerformanceFeedback
+from viral.services.critic import configured_critic
+from viral.services.reflexion import Reflection, reflect
 from viral.services.storage import engagement_rate
 
 PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
@@ -99,8 +101,9 @@ def validate_feedback_request(body: Any) -> list[dict[str, str]]:
     return errors + (metric_errors or _consistency_errors(metrics))
 
 
-def record_feedback(body: Any) -> PerformanceFeedback:
-    """Validate and store one feedback entry for a concept of the current tenant."""
+def record_feedback(body: Any) -> tuple[PerformanceFeedback, Reflection]:
+    """Validate and store one feedback entry for a concept of the current tenant, and critique it in the same
+    transaction (rule-based or the configured LLM critic, which falls back to the rules)."""
     errors = validate_feedback_request(body)
     if errors:
         raise InvalidInput("Validation failed", details=errors)
@@ -124,7 +127,8 @@ def record_feedback(body: Any) -> PerformanceFeedback:
         )
         uow.feedback.add(feedback)
         stored = uow.feedback.recent(limit=1)[0]
-    return stored
+        reflection = reflect(uow, stored, critic=configured_critic())
+    return stored, reflection
 
 
 def feedback_overview(*, recent: int = 10) -> dict[str, Any]:

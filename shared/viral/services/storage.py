@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from viral.db.repositories.generations import StoredGeneration
 from viral.db.repositories.learning import reflexion_stats
 from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
@@ -63,8 +64,8 @@ def save_generation(generation: Generation | dict[str, Any]) -> Generation:
     return model
 
 
-def get_generations(*, limit: int = 50, offset: int = 0) -> list[Generation]:
-    """The tenant's generations, newest first."""
+def get_generations(*, limit: int = 50, offset: int = 0) -> list[StoredGeneration]:
+    """The tenant's generations, newest first (as stored: validated when written, not again on read)."""
     limit, offset = _page(limit, offset)
     with unit_of_work() as uow:
         return uow.generations.newest(limit=limit, offset=offset)
@@ -75,7 +76,7 @@ def count_generations() -> int:
         return uow.generations.count()
 
 
-def get_generation(generation_id: str) -> Generation | None:
+def get_generation(generation_id: str) -> StoredGeneration | None:
     with unit_of_work() as uow:
         return uow.generations.get(_content_id(generation_id))
 
@@ -96,13 +97,13 @@ def toggle_favorite(generation_id: str) -> bool:
     return value
 
 
-def get_favorites(*, limit: int = 50, offset: int = 0) -> list[Generation]:
+def get_favorites(*, limit: int = 50, offset: int = 0) -> list[StoredGeneration]:
     limit, offset = _page(limit, offset)
     with unit_of_work() as uow:
         return uow.generations.newest(limit=limit, offset=offset, favorites_only=True)
 
 
-def search_generations(query: str, *, limit: int = 50) -> list[Generation]:
+def search_generations(query: str, *, limit: int = 50) -> list[StoredGeneration]:
     """Generations whose concepts (title, caption, hashtags, trend source) or trend topics contain `query`."""
     if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"the search query must be 1 to {MAX_QUERY_LENGTH} characters")
@@ -111,7 +112,7 @@ def search_generations(query: str, *, limit: int = 50) -> list[Generation]:
         return uow.generations.search(query.strip(), limit=limit)
 
 
-def get_generations_by_date_range(start: datetime, end: datetime, *, limit: int = MAX_PAGE) -> list[Generation]:
+def get_generations_by_date_range(start: datetime, end: datetime, *, limit: int = MAX_PAGE) -> list[StoredGeneration]:
     if not isinstance(start, datetime) or not isinstance(end, datetime) or start > end:
         raise InvalidInput("start and end must be datetimes with start <= end")
     limit, _ = _page(limit)

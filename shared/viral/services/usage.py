@@ -15,10 +15,11 @@ from viral.db.models import ApiUsage
 from viral.db.uow import system_unit_of_work, unit_of_work
 from viral.errors import NotFound
 from viral.observability import logger
+from viral.plans import API_RATE_WINDOW_S, PLANS, plan_for
 
 # The original's limit, 10 requests per 10 s on generate, trends, feedback and reflexion; per tenant, by plan.
-RATE_WINDOW_S = 10
-RATE_LIMITS: dict[str, int] = {"FREE": 10, "STARTER": 10, "PRO": 30, "AGENCY": 100}
+RATE_WINDOW_S = API_RATE_WINDOW_S
+RATE_LIMITS: dict[str, int] = {tier: plan.api_requests_per_window for tier, plan in PLANS.items()}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Usage:
     used: int
     reset_at: datetime
     tenant_id: uuid.UUID
+    period_start: datetime | None = None
+    billing_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
 
     @property
     def remaining(self) -> int:
@@ -38,7 +42,11 @@ class Usage:
         """The original's shape (percentage stays a one-decimal string, as the dashboard read it)."""
         percentage = 0.0 if self.total <= 0 else self.used / self.total * 100
         return {
-            "subscription": {"tier": self.tier, "status": self.status},
+            "subscription": {
+                "tier": self.tier,
+                "status": self.status,
+                "cancelAtPeriodEnd": self.cancel_at_period_end,
+            },
             "quota": {
                 "total": self.total,
                 "used": self.used,
@@ -47,21 +55,31 @@ class Usage:
                 "resetAt": self.reset_at.isoformat(),
             },
             "tenant": {"id": str(self.tenant_id)},
+            "plan": plan_for(self.tier).wire(),
+            # The quota period: Stripe's billing period for a paying tenant, else a monthly one.
+            "period": {
+                "start": self.period_start.isoformat() if self.period_start else None,
+                "end": self.reset_at.isoformat(),
+                "source": "stripe" if self.billing_period_end is not None else "monthly",
+            },
         }
 
 
 def get_usage() -> Usage:
     with unit_of_work() as uow:
-        tenant = uow.tenants.get()
+        tenant = uow.billing.state()
     if tenant is None:
         raise NotFound("tenant not found")
     return Usage(
-        tier=tenant.subscription_tier,
-        status=tenant.subscription_status,
+        tier=tenant.tier,
+        status=tenant.status,
         total=tenant.monthly_quota,
         used=tenant.used_quota,
         reset_at=tenant.quota_reset_at,
-        tenant_id=tenant.id,
+        tenant_id=tenant.tenant_id,
+        period_start=tenant.quota_period_start,
+        billing_period_end=tenant.billing_period_end,
+        cancel_at_period_end=tenant.cancel_at_period_end,
     )
 
 

@@ -22,8 +22,9 @@ def post_feedback() -> dict[str, Any]:
         body = json.loads(router.current_event.decoded_body or "")
     except json.JSONDecodeError as exc:
         raise InvalidInput("Validation failed", details=[{"field": "body", "message": "body must be JSON"}]) from exc
-    entry = record_feedback(body)
+    entry, reflection = record_feedback(body)
     rate = entry.engagement_rate or 0.0
+    gap = reflection.critique.performance_gap
     return {
         "success": True,
         "entry": {
@@ -32,6 +33,11 @@ def post_feedback() -> dict[str, Any]:
             "reportedAt": entry.reported_at.isoformat() if entry.reported_at else None,
         },
         "message": f"Performance recorded: {rate:g}% engagement rate",
+        "reflexion": {
+            "critiqueId": reflection.critique.id,
+            "direction": gap.direction,
+            "gapPercentage": gap.gap_percentage,
+        },
     }
 
 

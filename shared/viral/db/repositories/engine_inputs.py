@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,34 @@ class EngineRepository:
             return QuotaGrant(granted=row.granted, used=row.used_quota, total=row.monthly_quota)
         used, total = self.session.execute(_QUOTA, {"tenant": self.tenant_id}).one()
         return QuotaGrant(granted=0, used=used, total=total)
+
+    def ensure_default_model(self, weights: dict[str, Any]) -> None:
+        """Store version 1 (the defaults, implicit until the first change) so it can be restored later."""
+        self.session.execute(
+            insert(ScoreModel)
+            .values(tenant_id=self.tenant_id, version=1, weights=weights, source="initial", reason="defaults")
+            .on_conflict_do_nothing()
+        )
+
+    def score_model(self, version: int) -> dict[str, Any] | None:
+        statement = select(ScoreModel.weights).where(
+            ScoreModel.tenant_id == self.tenant_id, ScoreModel.version == version
+        )
+        return self.session.execute(statement).scalar_one_or_none()
+
+    def score_models(self) -> list[dict[str, Any]]:
+        statement = (
+            select(
+                ScoreModel.version,
+                ScoreModel.source,
+                ScoreModel.based_on_version,
+                ScoreModel.reason,
+                ScoreModel.created_at,
+            )
+            .where(ScoreModel.tenant_id == self.tenant_id)
+            .order_by(ScoreModel.version.desc())
+        )
+        return [dict(row._mapping) for row in self.session.execute(statement)]
 
     def add_score_model(
         self, *, version: int, weights: dict[str, Any], source: str, based_on: int | None, reason: str | None

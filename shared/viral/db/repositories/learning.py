@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import case, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from viral.db.models import PerformanceFeedback, ReflexionInsight, ScoringAdjustment, SelfCritique
@@ -38,6 +38,27 @@ class FeedbackRepository(TenantRepositoryBase[PerformanceFeedback]):
         if feedback.reported_at is not None:
             values["reported_at"] = feedback.reported_at
         self.session.execute(insert(PerformanceFeedback).values(values))
+
+    def add_once(self, feedback: schema.PerformanceFeedback) -> None:
+        """Insert unless a feedback with this id exists already."""
+        m = feedback.metrics
+        values = self._stamp(
+            {
+                "id": feedback.id,
+                "concept_id": feedback.concept_id,
+                "concept_title": feedback.concept_title,
+                "category": feedback.category,
+                "platform": feedback.platform,
+                "variant_id": feedback.variant_id,
+                "views": m.views,
+                "likes": m.likes,
+                "shares": m.shares,
+                "comments": m.comments,
+                "engagement_rate": Decimal(str(round(feedback.engagement_rate or 0.0, 4))),
+                "data_source": feedback.data_source,
+            }
+        )
+        self.session.execute(insert(PerformanceFeedback).values(values).on_conflict_do_nothing())
 
     def recent(self, *, limit: int) -> list[schema.PerformanceFeedback]:
         rows = self.session.scalars(
@@ -107,6 +128,37 @@ class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
     def recent(self, *, limit: int) -> list[schema.SelfCritique]:
         return self._newest(limit=limit)
 
+    def add_once(self, critique: schema.SelfCritique) -> bool:
+        """Insert unless this concept and feedback already have a critique; whether it was inserted."""
+        values = self._stamp(
+            {
+                "id": critique.id,
+                "concept_id": critique.concept_id,
+                "feedback_id": critique.feedback_id,
+                "performance_gap": critique.performance_gap.wire(),
+                "critique": critique.critique,
+                "hypothesized_reasons": critique.hypothesized_reasons,
+                "scoring_issues": critique.scoring_issues,
+                "adjustment_plan": critique.adjustment_plan,
+                "confidence_level": critique.confidence_level,
+            }
+        )
+        inserted = self.session.execute(
+            insert(SelfCritique).values(values).on_conflict_do_nothing().returning(SelfCritique.id)
+        ).first()
+        return inserted is not None
+
+    def for_feedback(self, concept_id: str, feedback_id: str) -> schema.SelfCritique | None:
+        found = self._newest(SelfCritique.concept_id == concept_id, SelfCritique.feedback_id == feedback_id)
+        return found[0] if found else None
+
+    def mark_applied(self, ids: list[str]) -> None:
+        self.session.execute(
+            update(SelfCritique)
+            .where(SelfCritique.tenant_id == self.tenant_id, SelfCritique.id.in_(ids))
+            .values(applied_at=func.now())
+        )
+
     def by_concept(self, concept_id: str) -> list[schema.SelfCritique]:
         return self._newest(SelfCritique.concept_id == concept_id)
 
@@ -156,6 +208,47 @@ class InsightRepository(TenantRepositoryBase[ReflexionInsight]):
             constraint="uq_insights_pattern", set_={k: new.excluded[k] for k in updated}
         ).returning(ReflexionInsight)
         return _insight(self.session.scalars(upsert).one())
+
+    def record_evidence(self, insight: schema.ReflexionInsight) -> schema.ReflexionInsight:
+        """Count one more piece of evidence for a pattern (insert it the first time); one statement."""
+        new = insert(ReflexionInsight).values(
+            self._stamp(
+                {
+                    "id": insight.id,
+                    "category": insight.category,
+                    "platform": insight.platform,
+                    "pattern": insight.pattern,
+                    "evidence_count": 1,
+                    "impact": insight.impact,
+                    "recommendation": insight.recommendation,
+                }
+            )
+        )
+        count = ReflexionInsight.evidence_count + 1
+        upsert = new.on_conflict_do_update(
+            constraint="uq_insights_pattern",
+            set_={
+                "evidence_count": count,
+                "last_seen_at": func.now(),
+                "recommendation": case(
+                    (count >= 3, func.concat("Strong pattern detected (", count, "x). Apply scoring adjustment.")),
+                    else_=new.excluded.recommendation,
+                ),
+            },
+        ).returning(ReflexionInsight)
+        return _insight(self.session.scalars(upsert).one())
+
+    def mark_applied(self, category: str, platform: str, pattern: str) -> None:
+        self.session.execute(
+            update(ReflexionInsight)
+            .where(
+                ReflexionInsight.tenant_id == self.tenant_id,
+                ReflexionInsight.category == category,
+                ReflexionInsight.platform == platform,
+                ReflexionInsight.pattern == pattern,
+            )
+            .values(applied_to_scoring=True)
+        )
 
     def newest(self, *, category: str | None = None) -> list[schema.ReflexionInsight]:
         statement = self._select()

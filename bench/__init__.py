@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: each measures the shared package against targets on a throwaway database."""

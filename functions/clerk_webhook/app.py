@@ -1,0 +1,34 @@
+"""API Gateway POST /api/webhooks/clerk (no authorizer): verify Svix's signature, apply the Clerk event once."""
+
+from __future__ import annotations
+
+import base64
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.http import json_response, register_error_handlers
+from viral.observability import logger, metrics, tracer
+from viral.services.billing_clerk import receive_clerk_webhook
+
+app = APIGatewayRestResolver()
+register_error_handlers(app)
+
+
+@app.post("/api/webhooks/clerk")
+def clerk_webhook() -> Response[str]:
+    event = app.current_event
+    # The signature covers the exact bytes Svix sent: never a re-serialised body.
+    raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    receipt = receive_clerk_webhook(raw, event.headers)
+    metrics.add_metric(name=f"ClerkWebhook{receipt.status.capitalize()}", unit="Count", value=1)
+    return json_response(HTTPStatus.OK, receipt.wire())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
