@@ -15,6 +15,8 @@ MODULES: dict[str, str] = {
     "api": "bench.api",
     "generate": "bench.generate",
     "imports": "bench.imports",
+    "billing": "bench.billing",
+    "video": "bench.video",
 }
 
 

@@ -287,12 +287,13 @@ def _parse_importtime(stderr: str) -> list[tuple[str, int, int, list[str]]]:
     for raw in stderr.splitlines():
         if not raw.startswith("import time:") or "self [us]" in raw:
             continue
-        self_us, cumulative_us, name = raw.removeprefix("import time:").split("|", 2)
+        self_field, cumulative_field, name = raw.removeprefix("import time:").split("|", 2)
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        lines.append((name.strip(), int(self_us), int(cumulative_us), depth))
-    result = []
+        lines.append((name.strip(), int(self_field), int(cumulative_field), depth))
+    result: list[tuple[str, int, int, list[str]]] = []
     for index, (name, self_us, cumulative_us, depth) in enumerate(lines):
-        chain, level = [], depth
+        chain: list[str] = []
+        level = depth
         for later_name, _, _, later_depth in lines[index + 1 :]:
             if later_depth < level:
                 chain.append(later_name)

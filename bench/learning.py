@@ -18,7 +18,6 @@ import time
 import uuid
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, Figure, print_table, throwaway_database, write_results
@@ -89,14 +88,18 @@ def original_rule(uow: Any, critiques: list[Any]) -> None:
         weights["categoryWeights"][gap.platform][gap.category] = min(2.0, max(0.5, new))
         changed = True
     if changed:
-        uow.engine.add_score_model(version=model.version + 1, weights=weights, source="adjustment",
-                                   based_on=model.version, reason="original rule")
+        uow.engine.add_score_model(
+            version=model.version + 1,
+            weights=weights,
+            source="adjustment",
+            based_on=model.version,
+            reason="original rule",
+        )
     uow.critiques.mark_applied([c.id for c in critiques])
 
 
 def run_arm(*, learner: str, at_truth: bool) -> dict[str, list[float]]:
     from sqlalchemy import text
-
     from viral.db.engine import get_engine
     from viral.db.uow import unit_of_work
     from viral.schemas.learning import FeedbackMetrics, PerformanceFeedback
@@ -131,8 +134,11 @@ def run_arm(*, learner: str, at_truth: bool) -> dict[str, list[float]]:
                         views = 20_000
                         likes = round(views * score_to_engagement(observed) / 100)
                         feedback = PerformanceFeedback(
-                            id=str(uuid.uuid4()), concept_id=concept.id, concept_title=concept.title,
-                            category=concept.category, platform=platform,
+                            id=str(uuid.uuid4()),
+                            concept_id=concept.id,
+                            concept_title=concept.title,
+                            category=concept.category,
+                            platform=platform,
                             metrics=FeedbackMetrics(views=views, likes=likes, shares=0, comments=0),
                             engagement_rate=likes / views * 100,
                         )
@@ -158,8 +164,10 @@ def run() -> bool:
     (RESULTS_DIR / "learning.json").write_text(json.dumps(result, indent=2) + "\n")
     from bench.png import line_chart
 
-    legend = line_chart(RESULTS_DIR / "learning.png", {"ours": ours["mae"], "original rule": original["mae"],
-                                                       "ours at truth": at_truth["mae"]})
+    legend = line_chart(
+        RESULTS_DIR / "learning.png",
+        {"ours": ours["mae"], "original rule": original["mae"], "ours at truth": at_truth["mae"]},
+    )
     tail = slice(10, CYCLES)
 
     def mean(values: list[float]) -> float:
@@ -168,13 +176,29 @@ def run() -> bool:
     figures = [
         Figure("ours: MAE cycle 10 / cycle 1", ours["mae"][9] / ours["mae"][0], "x", "<=", 0.5),
         Figure("ours: rank correlation at cycle 10", ours["rank_corr"][9], "", ">=", 0.7),
-        Figure("MAE cycles 11-30: ours / original rule", mean(ours["mae"][tail]) / mean(original["mae"][tail]),
-               "x", "<", 1.0),
-        Figure("rank corr cycles 11-30: ours - original rule",
-               mean(ours["rank_corr"][tail]) - mean(original["rank_corr"][tail]), "", ">", 0.0),
-        Figure("at truth: MAE cycles 26-30 / cycles 1-5", mean(at_truth["mae"][25:]) / mean(at_truth["mae"][:5]),
-               "x", "<=", 1.10),
+        Figure(
+            "MAE cycles 11-30: ours / original rule",
+            mean(ours["mae"][tail]) / mean(original["mae"][tail]),
+            "x",
+            "<",
+            1.0,
+        ),
+        Figure(
+            "rank corr cycles 11-30: ours - original rule",
+            mean(ours["rank_corr"][tail]) - mean(original["rank_corr"][tail]),
+            "",
+            ">",
+            0.0,
+        ),
+        Figure(
+            "at truth: MAE cycles 26-30 / cycles 1-5",
+            mean(at_truth["mae"][25:]) / mean(at_truth["mae"][:5]),
+            "x",
+            "<=",
+            1.10,
+        ),
     ]
-    write_results("learning_summary", figures, {"legend": legend, "duration_s": round(time.perf_counter() - started, 1)})
+    duration_s = round(time.perf_counter() - started, 1)
+    write_results("learning_summary", figures, {"legend": legend, "duration_s": duration_s})
     print_table("Reflexion learning (bench/results/learning.json, learning.png)", figures)
     return all(f.passed for f in figures)

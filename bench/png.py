@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from pathlib import Path
@@ -19,7 +20,7 @@ def _line(pixels: bytearray, x0: int, y0: int, x1: int, y1: int, colour: tuple[i
             for dy in (0, 1):
                 if 0 <= x + dx < WIDTH and 0 <= y + dy < HEIGHT:
                     offset = ((y + dy) * WIDTH + x + dx) * 3
-                    pixels[offset:offset + 3] = bytes(colour)
+                    pixels[offset : offset + 3] = bytes(colour)
 
 
 def line_chart(path: Path, series: dict[str, list[float]]) -> list[str]:
@@ -36,19 +37,22 @@ def line_chart(path: Path, series: dict[str, list[float]]) -> list[str]:
     for index, (name, values) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]
         points = [
-            (MARGIN + round((WIDTH - 2 * MARGIN) * i / max(1, longest - 1)),
-             HEIGHT - MARGIN - round((HEIGHT - 2 * MARGIN) * v / top))
+            (
+                MARGIN + round((WIDTH - 2 * MARGIN) * i / max(1, longest - 1)),
+                HEIGHT - MARGIN - round((HEIGHT - 2 * MARGIN) * v / top),
+            )
             for i, v in enumerate(values)
         ]
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             _line(pixels, x0, y0, x1, y1, colour)
         legend.append(f"{name}: rgb{colour}")
-    raw = b"".join(b"\x00" + bytes(pixels[row * WIDTH * 3:(row + 1) * WIDTH * 3]) for row in range(HEIGHT))
+    raw = b"".join(b"\x00" + bytes(pixels[row * WIDTH * 3 : (row + 1) * WIDTH * 3]) for row in range(HEIGHT))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", WIDTH, HEIGHT, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    )
     return legend

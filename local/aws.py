@@ -10,7 +10,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from local.stack import BucketSpec, LocalEnvironment, LocalStack, QueueSpec, StackResolver
@@ -44,7 +43,7 @@ class LocalAws:
         self.queues: dict[str, QueueSpec] = {}
         self.buckets: dict[str, BucketSpec] = {}
         self.environment = LocalEnvironment()
-        self.overridden: dict[str, str] = {}  # variable -> the shell's value the template's replaced
+        self.overridden: set[str] = set()  # variables whose shell value the template's replaced
         self._server: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
@@ -71,6 +70,8 @@ class LocalAws:
 
     def stop(self) -> None:
         self._restore_environment()
+        with self._clients_lock:
+            self._clients.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -128,7 +129,7 @@ class LocalAws:
             previous = os.environ.get(name)
             self._saved_environment.setdefault(name, previous)
             if name in self.environment.values and previous not in (None, value):
-                self.overridden[name] = previous or ""
+                self.overridden.add(name)
             if value is None:
                 os.environ.pop(name, None)
             else:
@@ -155,14 +156,11 @@ class LocalAws:
                 redrive = f", to {target} after {queue.max_receive_count} receives"
             lines.append(f"  queue  {queue.name}  (visibility {queue.visibility_timeout_s} s{redrive})")
         lines.extend(f"  bucket {bucket.name}" for bucket in self.buckets.values())
-        for name, previous in sorted(self.overridden.items()):
-            lines.append(f"  note   {name}: the template's value replaces your shell's {previous!r}")
+        # Names only: a value may be a secret.
+        lines.extend(f"  note   {name}: the template's value replaces your shell's" for name in sorted(self.overridden))
         lines.extend(f"  WARNING environment conflict: {conflict}" for conflict in self.environment.conflicts)
         lines.extend(f"  WARNING not set: {skipped}" for skipped in self.environment.skipped)
         return lines
-
-    def queue_by_arn(self) -> Mapping[str, QueueSpec]:
-        return {queue.arn: queue for queue in self.queues.values()}
 
 
 def _free_port(host: str) -> int:

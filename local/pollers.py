@@ -4,7 +4,8 @@ As Lambda does (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): rec
 receiptHandle, body, attributes (ApproximateReceiveCount...), eventSourceARN and awsRegion; only the messages the
 function handled are deleted. With ReportBatchItemFailures the function names its failures; a crash fails the
 whole batch. Failed messages come back after the queue's visibility timeout and moto's redrive moves them to the
-dead-letter queue after maxReceiveCount receives.
+dead-letter queue after maxReceiveCount receives. One poller per event source means one batch at a time (below
+any ScalingConfig.MaximumConcurrency); batches hold at most 10 messages (one receive), and no batching window.
 """
 
 from __future__ import annotations

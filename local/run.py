@@ -32,6 +32,8 @@ LOCAL_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "AWS_DEFAULT_REGION": LOCAL_REGION,
+    # Every function shares this one process: enough connections that a worker never blocks the API.
+    "DB_POOL_SIZE": "4",
 }
 
 log = logging.getLogger("local.run")

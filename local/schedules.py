@@ -30,6 +30,20 @@ log = logging.getLogger("local.schedules")
 SCHEDULE_TYPES = ("ScheduleV2", "Schedule")
 MAX_WAIT_S = 30.0  # re-read the clock at least this often (the machine may sleep, the clock may be set)
 CONTROL_PATH = "/_local/schedules"
+# The properties read locally (RetryPolicy, FlexibleTimeWindow, DeadLetterConfig, RoleArn... are not).
+_READ = frozenset(
+    {
+        "ScheduleExpression",
+        "Schedule",
+        "ScheduleExpressionTimezone",
+        "State",
+        "Enabled",
+        "Name",
+        "Input",
+        "StartDate",
+        "EndDate",
+    }
+)
 
 Clock = Callable[[], datetime]
 
@@ -74,7 +88,7 @@ def _schedule(event: FunctionEvent, resolver: StackResolver) -> ScheduleSpec:
     where = f"{event.function.logical_id}.{event.name}"
     properties = event.properties
     try:
-        resolved = {key: resolver.resolve(value) for key, value in properties.items() if key != "Target"}
+        resolved = {key: resolver.resolve(value) for key, value in properties.items() if key in _READ}
     except Unresolvable as error:
         raise ValueError(f"{where}: {error}") from error
     v2 = event.type == "ScheduleV2"

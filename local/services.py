@@ -1,4 +1,4 @@
-"""What the runner starts and stops: the HTTP API now; queue pollers, schedules and S3 notifications later."""
+"""What the runner starts and stops, in order: AWS emulation, database, S3 notifications, pollers, schedules, HTTP."""
 
 from __future__ import annotations
 

@@ -187,9 +187,9 @@ class StackResolver:
                     environment.skipped.append(f"{name} ({logical_id}): a dynamic reference is not resolved locally")
                     continue
                 if name in environment.values and environment.values[name] != text:
+                    first = environment.sources[name]  # names only: a value may be a secret
                     environment.conflicts.append(
-                        f"{name}: {environment.sources[name]} has {environment.values[name]!r}, "
-                        f"{logical_id} has {text!r} (the process keeps the first)"
+                        f"{name}: {first} and {logical_id} set different values (the process keeps {first}'s)"
                     )
                     continue
                 environment.values.setdefault(name, text)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.errors import Unauthorized
 from viral.observability import logger
-from viral.services.auth import PrincipalCache
+from viral.services.key_lookup import PrincipalCache  # API keys without SQLAlchemy; Clerk loads it lazily
 
 principals = PrincipalCache(ttl_s=60)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from viral.observability import logger, metrics, tracer
 from viral.services.reflexion import run_reflexion_for_all_tenants
 

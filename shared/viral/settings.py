@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     db_pool_mode: Literal["pooled", "null"] = Field(
         default="pooled", description="'null' uses NullPool, for RDS Proxy or a PgBouncer pooler."
     )
+    db_pool_size: int = Field(
+        default=1, ge=1, le=20, description="Pooled connections per process: 1 in Lambda; `make run` uses more."
+    )
     db_runtime_role: str = Field(
         default="viral_app", description="Role the runtime switches to: owns nothing, no BYPASSRLS."
     )

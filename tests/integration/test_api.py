@@ -119,6 +119,10 @@ def test_usage_has_the_original_shape(gateway: Gateway, tenant_a: uuid.UUID, key
         "percentage": "0.0",
     }
     assert body["tenant"] == {"id": str(tenant_a)}
+    from viral.plans import plan_for
+
+    allowance = max(3, plan_for("FREE").videos_per_month)
+    assert body["videos"] == {"total": allowance, "used": 0, "remaining": allowance}
 
 
 def test_clerk_session_token_works_and_bad_ones_are_401(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -371,6 +371,44 @@ def test_event_types_outside_the_allow_list_are_acknowledged_and_not_recorded(
     assert billing.drain() == []
 
 
+def test_recording_a_delivery_takes_two_statements(billing: Billing, tenant_a: uuid.UUID) -> None:
+    from sqlalchemy import event as sa_event
+    from viral.db.engine import get_engine
+
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event = billing.fake.event("customer.subscription.created", subscribe(billing, tenant_a))
+    body = json.dumps(event).encode()
+    sa_event.listen(get_engine(), "before_cursor_execute", record)
+    try:
+        receipt = receive_stripe_webhook(body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    finally:
+        sa_event.remove(get_engine(), "before_cursor_execute", record)
+    assert receipt.status == "queued"
+    assert len(statements) == 2, statements  # switch role (and commit without waiting for the flush), insert
+
+
+@pytest.mark.parametrize("breakage", ["overlong id", "no object", "not json"])
+def test_a_signed_but_unreadable_event_is_400_and_not_recorded(
+    billing: Billing, gateway: Gateway, owner_engine: Engine, breakage: str
+) -> None:
+    event = billing.fake.event("customer.subscription.updated", {"id": "sub_x", "status": "active"})
+    if breakage == "overlong id":
+        event["data"]["object"]["customer"] = "cus_" + "x" * 300
+    elif breakage == "no object":
+        del event["data"]
+    body = b"{not json" if breakage == "not json" else json.dumps(event).encode()
+    headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+    response = gateway.request("POST", "/api/webhooks/stripe", headers=headers, body=body)
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "VALIDATION_FAILED"
+    assert webhook_row(owner_engine, event["id"]) is None
+    assert billing.drain() == []
+
+
 # --- exactly once ---------------------------------------------------------------------------------------------
 
 
@@ -498,12 +536,15 @@ def test_invoice_paid_resets_the_quota_once_per_period(
     first = billing.fake.invoice(subscription["id"], reason="subscription_create")
     billing.deliver_all(gateway, billing.fake.event("invoice.paid", first, created=JAN))
     set_used(owner_engine, tenant_a, 40)
+    with owner_engine.begin() as connection:
+        connection.execute(text("update tenants set used_video_quota = 2 where id = :t"), {"t": tenant_a})
     billing.fake.renew(subscription["id"], at=JAN + 30 * DAY)
     renewal = billing.fake.invoice(subscription["id"], reason="subscription_cycle")
     billing.deliver_all(gateway, billing.fake.event("invoice.paid", renewal, created=JAN + 30 * DAY))
     state = state_of(tenant_a)
     assert (state.used_quota, state.quota_period_start) == (0, datetime.fromtimestamp(JAN + 30 * DAY, UTC))
     assert state.quota_reset_at == datetime.fromtimestamp(JAN + 60 * DAY, UTC)
+    assert state.used_video_quota == 0, "the video quota renews with the period too"
     set_used(owner_engine, tenant_a, 12)
     # Another paid invoice of the same period, and the first period's invoice arriving late: no reset.
     billing.deliver_all(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -141,7 +140,8 @@ def test_tenant_b_cannot_see_a_s_import(
     with owner_engine.connect() as connection:
         b_rows = connection.execute(
             text(
-                "select (select count(*) from generations where tenant_id = :t) + (select count(*) from job_queue where tenant_id = :t)"
+                "select (select count(*) from generations where tenant_id = :t)"
+                " + (select count(*) from job_queue where tenant_id = :t)"
             ),
             {"t": tenant_b},
         ).scalar_one()

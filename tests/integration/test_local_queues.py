@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import textwrap
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+from viral import aws as viral_aws
 from viral.db.uow import unit_of_work
 from viral.messages.generation import GenerationJobMessage
 from viral.services.daily import JOB_TYPE
@@ -440,3 +442,25 @@ def test_an_s3_put_under_a_prefix_reaches_the_function_of_that_prefix(
     assert "/" in record["s3"]["object"]["key"] and " " not in record["s3"]["object"]["key"]
     assert unquote_plus(record["s3"]["object"]["key"]) == key
     assert system.aws.environment.values["MEDIA_BUCKET"] == bucket
+
+
+def test_handlers_reach_moto_through_the_environment_which_is_restored_after(handlers: Path) -> None:
+    # Given a shell environment with credentials of its own
+    before = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "MEDIA_BUCKET")}
+    system = LocalSystem(MEDIA_TEMPLATE, handlers, Clock(datetime.now(UTC)))
+
+    # When the local AWS runs, Then unchanged package code (viral.aws) reaches its bucket through the environment
+    system.infrastructure.start()
+    try:
+        assert os.environ["AWS_ENDPOINT_URL"] == system.aws.endpoint_url
+        assert os.environ["MEDIA_BUCKET"] == system.aws.buckets["MediaBucket"].name
+        viral_aws.client("s3").put_object(Bucket=os.environ["MEDIA_BUCKET"], Key="tmp/probe", Body=b"x")
+        assert (
+            system.aws.client("s3").get_object(Bucket=os.environ["MEDIA_BUCKET"], Key="tmp/probe")["Body"].read()
+            == b"x"
+        )
+    finally:
+        system.infrastructure.stop()
+
+    # And after it stops, the shell's environment is back
+    assert {name: os.environ.get(name) for name in before} == before

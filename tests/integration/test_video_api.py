@@ -120,7 +120,8 @@ def test_status_follows_the_video_to_ready_with_a_presigned_url(
     url = urlsplit(ready["videoUrl"])
     query = parse_qs(url.query)
     assert url.path.endswith(f"/videos/{tenant_a}/{video_id}.mp4")
-    assert int(query.get("X-Amz-Expires", query.get("Expires", ["0"]))[0]) > 0
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"], "Signature V4: S3 refuses V2 on new buckets"
+    assert query["X-Amz-Expires"] == ["900"]
     assert aws.object(f"videos/{tenant_a}/{video_id}.mp4")[4:8] == b"ftyp"
 
 
@@ -259,3 +260,27 @@ def test_bad_requests_are_refused_with_what_is_wrong(gateway: Gateway, aws: Vide
     )
     assert read_only.status == HTTPStatus.FORBIDDEN
     assert aws.receive() == []
+
+
+def test_a_queue_outage_answers_503_and_asking_again_sends_the_same_video(
+    gateway: Gateway, aws: VideoAws, tenant_a: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viral.errors import Retryable
+    from viral.services import videos
+
+    [concept_id] = concepts_of(tenant_a)
+    headers = key_of(tenant_a)
+    working_send = videos.send
+
+    def outage(*args: Any, **kwargs: Any) -> str:
+        raise Retryable("the queue did not accept the message")
+
+    monkeypatch.setattr(videos, "send", outage)
+    refused = generate(gateway, headers, concept_id)
+    monkeypatch.setattr(videos, "send", working_send)
+    retried = generate(gateway, headers, concept_id)
+    [record] = aws.receive()
+    assert refused.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert retried.status == HTTPStatus.OK
+    assert json.loads(record["body"])["videoId"] == retried.json()["videoId"]
+    assert gateway.request("GET", "/api/videos", headers=headers).json()["total"] == 1

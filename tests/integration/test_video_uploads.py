@@ -85,6 +85,20 @@ def test_a_file_that_is_not_a_video_fails(aws: VideoAws, tenant_a: uuid.UUID, ow
     assert "container" in video["quality_report"]["failed"]
 
 
+def test_an_upload_replaced_before_it_was_checked_is_not_taken_for_the_new_one(
+    aws: VideoAws, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    key = f"uploads/{tenant_a}/take.mp4"
+    first = upload(aws, key, sample_mp4())
+    second = upload(aws, key, sample_mp4(seconds=5.0))  # replaced before the first notification was handled
+    assert ingest(first) == {key: "failed"}
+    assert ingest(second) == {key: "ready"}
+    rows = sorted(videos_of(owner_engine, tenant_a), key=lambda v: v["created_at"])
+    assert [v["status"] for v in rows] == ["failed", "ready"]
+    assert rows[0]["error_message"] == "the upload was deleted or replaced before it was checked"
+    assert float(rows[1]["duration_s"]) == pytest.approx(5.0, abs=0.2)
+
+
 def test_metadata_links_the_upload_to_a_concept_of_the_same_tenant(
     aws: VideoAws, tenant_a: uuid.UUID, tenant_b: uuid.UUID, owner_engine: Engine
 ) -> None:

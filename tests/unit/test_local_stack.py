@@ -141,7 +141,7 @@ def test_environment_reports_values_two_functions_disagree_on(resolver: StackRes
     assert environment.values["LOG_LEVEL"] == "INFO"  # ScheduleFunction's (Globals), first by logical id
     assert environment.sources["LOG_LEVEL"] == "ScheduleFunction"
     assert environment.conflicts == [
-        "LOG_LEVEL: ScheduleFunction has 'INFO', WorkerFunction has 'DEBUG' (the process keeps the first)"
+        "LOG_LEVEL: ScheduleFunction and WorkerFunction set different values (the process keeps ScheduleFunction's)"
     ]
 
 

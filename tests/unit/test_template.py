@@ -125,6 +125,10 @@ def sqs_problems(template: Template) -> list[str]:
         arn_target(q["Properties"]["RedrivePolicy"].get("deadLetterTargetArn"))
         for q in queues.values()
         if isinstance(q.get("Properties", {}).get("RedrivePolicy"), dict)
+    } | {
+        # A function's own dead-letter queue (failed asynchronous invocations, e.g. S3 events) is one too.
+        arn_target((fn.get("DeadLetterQueue") or {}).get("TargetArn"))
+        for fn in functions(template).values()
     }
     consumers = sqs_consumers(template)
     all_functions = functions(template)

@@ -89,3 +89,17 @@ def test_the_sample_event_is_a_valid_version_1_message() -> None:
     assert json.loads(message.model_dump_json(by_alias=True)) == body
     with pytest.raises(ValueError, match=r"schema_?[vV]ersion"):
         VideoJobMessage.model_validate({**body, "schemaVersion": 2, "videoId": str(uuid.uuid4())})
+
+
+def test_the_api_never_imports_the_media_libraries() -> None:
+    import subprocess
+    import sys
+
+    from tests.events import ROOT
+
+    probe = "import sys, viral.api.app; print(sorted(m for m in ('av', 'PIL') if m in sys.modules))"
+    out = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", probe], cwd=ROOT, env={"PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}", "STAGE": "test"},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]", "PyAV and Pillow belong to the video worker's media layer only"

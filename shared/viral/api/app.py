@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from viral.api.middleware import authenticated
 from viral.api.routes import billing as billing_routes
+from viral.api.routes import concepts, feedback, generations, history, jobs, reflexion, user
 from viral.api.routes import imports as import_routes
 from viral.api.routes import videos as video_routes
-from viral.api.routes import concepts, feedback, generations, history, jobs, reflexion, user
 from viral.http import register_error_handlers
 from viral.services.health import check_health
 

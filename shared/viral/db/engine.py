@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import ssl
 from functools import lru_cache
 from typing import Any
 
@@ -12,10 +9,9 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from viral.db.connect import checked_role, secret_location, session_options, set_role
 from viral.errors import InvalidInput
 from viral.settings import Settings, get_settings
-
-_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def database_url(settings: Settings) -> URL:
@@ -38,60 +34,38 @@ def _as_pg8000(url: URL) -> URL:
 
 
 def _url_from_secret(name: str) -> URL:
-    from aws_lambda_powertools.utilities import parameters  # cached for 5 minutes by Powertools
-
-    secret: dict[str, Any] = json.loads(str(parameters.get_secret(name, max_age=300)))
+    secret = secret_location(name)
     return URL.create(
         "postgresql+pg8000",
-        username=secret["username"],
+        username=secret["user"],
         password=secret["password"],
         host=secret["host"],
-        port=int(secret.get("port", 5432)),
-        database=secret.get("dbname", "postgres"),
-        query={"sslmode": secret.get("sslmode", "verify-full")},
+        port=secret["port"],
+        database=secret["database"],
+        query={"sslmode": secret["sslmode"]},
     )
-
-
-def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
-    if mode in (None, "disable", "allow", "prefer"):
-        return None
-    context = ssl.create_default_context()
-    if mode == "require":  # encrypted but unverified, as libpq's sslmode=require
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def build_engine(url: URL, settings: Settings, *, runtime_role: str | None) -> Engine:
     """An engine on `url`; with `runtime_role`, every connection switches to that unprivileged role."""
     query = dict(url.query)
-    sslmode = query.pop("sslmode", None) or settings.db_sslmode
+    sslmode = query.pop("sslmode", None)
     url = url.set(query=query)
-    connect_args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout_s,
-        "application_name": "viral-dashboard",
-        "startup_params": {"statement_timeout": str(settings.db_statement_timeout_ms)},
-    }
-    if isinstance(sslmode, str) and (context := _ssl_context(sslmode)) is not None:
-        connect_args["ssl_context"] = context
+    connect_args = session_options(settings, sslmode if isinstance(sslmode, str) else None)
     pool: dict[str, Any] = (
         {"poolclass": NullPool}
         if settings.db_pool_mode == "null"
-        else {"pool_size": 1, "max_overflow": 0, "pool_pre_ping": True, "pool_recycle": 1800}
+        else {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True, "pool_recycle": 1800}
     )
+    role = checked_role(runtime_role) if runtime_role is not None else None
     engine = create_engine(url, connect_args=connect_args, **pool)
-    if runtime_role is not None:
-        if not _ROLE_NAME.match(runtime_role):
-            raise InvalidInput("DB_RUNTIME_ROLE must be a plain lower-case role name")
+    if role is not None:
 
         @event.listens_for(engine, "connect")
         def _switch_role(dbapi_connection: Any, _record: Any) -> None:
             # Session-level on purpose: it holds for the connection's whole life, and the tenant is bound
             # per transaction on top of it. The role owns nothing and has no BYPASSRLS.
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"SET ROLE {runtime_role}")
-            cursor.close()
-            dbapi_connection.commit()
+            set_role(dbapi_connection, role)
 
     return engine
 

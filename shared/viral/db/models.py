@@ -350,6 +350,8 @@ class ScoreModel(TenantOwned, Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         CheckConstraint("version >= 1", name="ck_score_models_version"),
+        CheckConstraint("source IN ('initial', 'adjustment', 'rollback')", name="ck_score_models_source"),
+        CheckConstraint("jsonb_typeof(weights) = 'object'", name="ck_score_models_weights_object"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

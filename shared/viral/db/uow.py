@@ -117,6 +117,30 @@ def system_unit_of_work() -> Iterator[SystemRepository]:
         session.close()
 
 
+_SYSTEM_ROLE_NO_FLUSH_WAIT = text(
+    "select set_config('role', :role, true), set_config('synchronous_commit', 'off', true)"
+)
+
+
+@contextmanager
+def system_unit_of_work_without_flush_wait() -> Iterator[SystemRepository]:
+    """The system path for a write that a durable store downstream also holds, on the hot path of a webhook.
+
+    Its commit does not wait for the WAL flush (synchronous_commit off, this transaction only), and the role
+    switch and that setting are one statement. Use it only where losing the last commits in a database crash is
+    harmless: e.g. a webhook event id recorded after its message is already on SQS, whose consumer records it too.
+    """
+    if _active.get() is not None:
+        raise TenantScopeMissing("the system path cannot run inside a tenant's unit of work")
+    session = get_sessionmaker()()
+    try:
+        with translate_database_errors(), session.begin():
+            session.execute(_SYSTEM_ROLE_NO_FLUSH_WAIT, {"role": get_settings().db_system_role})
+            yield SystemRepository(session)
+    finally:
+        session.close()
+
+
 _SQLSTATE_ERRORS: dict[str, tuple[type[DomainError], str]] = {
     "22001": (InvalidInput, "a value is longer than its field allows"),
     "22003": (InvalidInput, "a number is out of range"),

@@ -2,114 +2,46 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from viral.db.repositories import ApiKeyRecord
-from viral.db.uow import system_unit_of_work, unit_of_work
+from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound, Unauthorized
-from viral.settings import Settings, get_settings
+from viral.principal import KEY_PREFIX, SCOPES, AuthMethod, Principal, credentials_from_headers, hash_key
+from viral.services.key_lookup import PrincipalCache, authenticate, authenticate_key
+from viral.settings import Settings
 
-KEY_PREFIX = "vd_"
+__all__ = [
+    "CLERK_NAMESPACE",
+    "DEFAULT_SCOPES",
+    "KEY_PREFIX",
+    "LOOKUP_PREFIX_LENGTH",
+    "SCOPES",
+    "AuthMethod",
+    "NewApiKey",
+    "Principal",
+    "PrincipalCache",
+    "authenticate",
+    "authenticate_key",
+    "authenticate_session",
+    "create_api_key",
+    "credentials_from_headers",
+    "hash_key",
+    "list_api_keys",
+    "organisation_of",
+    "revoke_api_keys",
+    "verify_session_token",
+]
+
 LOOKUP_PREFIX_LENGTH = 11  # "vd_" and 8 characters: enough to tell keys apart in a list, useless to an attacker
-SCOPES = ("read", "write", "generate", "admin")
 DEFAULT_SCOPES = ("read", "write", "generate")
 # Deterministic tenant ids from Clerk ids make first sign-in idempotent: concurrent first requests converge.
 CLERK_NAMESPACE = uuid.UUID("5b0c7d1e-3f6a-4c8e-9d2b-7a1e4f6c8b90")
-
-AuthMethod = Literal["api_key", "clerk"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller, as the authorizer hands it to the handlers."""
-
-    tenant_id: uuid.UUID
-    user_id: uuid.UUID | None
-    role: str
-    method: AuthMethod
-    api_key_id: uuid.UUID | None = None
-    scopes: tuple[str, ...] = field(default=SCOPES)
-
-    def context(self) -> dict[str, str]:
-        """API Gateway authorizer context (flat strings only)."""
-        return {
-            "tenantId": str(self.tenant_id),
-            "userId": str(self.user_id or ""),
-            "role": self.role,
-            "authMethod": self.method,
-            "apiKeyId": str(self.api_key_id or ""),
-            "scopes": ",".join(self.scopes),
-        }
-
-    @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> Principal:
-        """Rebuild the principal from the authorizer context (never from anything the client sent)."""
-        try:
-            return cls(
-                tenant_id=uuid.UUID(str(context["tenantId"])),
-                user_id=uuid.UUID(str(context["userId"])) if context.get("userId") else None,
-                role=str(context.get("role") or "MEMBER"),
-                method="api_key" if context.get("authMethod") == "api_key" else "clerk",
-                api_key_id=uuid.UUID(str(context["apiKeyId"])) if context.get("apiKeyId") else None,
-                scopes=tuple(s for s in str(context.get("scopes") or "").split(",") if s),
-            )
-        except (KeyError, ValueError) as exc:
-            raise Unauthorized("missing or malformed authorizer context") from exc
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def credentials_from_headers(headers: Mapping[str, str] | None) -> tuple[Literal["api_key", "jwt"], str]:
-    """The credential a request carries: `X-API-Key`, or `Authorization: Bearer` (a vd_ key or a JWT)."""
-    api_key = _header(headers, "x-api-key")
-    if api_key:
-        return "api_key", api_key.strip()
-    authorization = (_header(headers, "authorization") or "").strip()
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing credentials: send Authorization: Bearer <API key or session token>")
-    return ("api_key" if token.startswith(KEY_PREFIX) else "jwt"), token
-
-
-def authenticate(headers: Mapping[str, str] | None, settings: Settings | None = None) -> Principal:
-    """The principal behind a request's credentials, or Unauthorized (never which check failed, to the client)."""
-    kind, token = credentials_from_headers(headers)
-    if kind == "api_key":
-        return _authenticate_key(token)
-    return _authenticate_session(token, settings or get_settings())
-
-
-def _authenticate_key(key: str) -> Principal:
-    if not key.startswith(KEY_PREFIX) or not 20 <= len(key) <= 128:
-        raise Unauthorized("invalid API key")
-    with system_unit_of_work() as system:
-        owner = system.find_api_key(hash_key(key))
-    if owner is None:
-        raise Unauthorized("invalid API key")
-    return Principal(
-        tenant_id=owner.tenant_id,
-        user_id=owner.user_id,
-        role=owner.role,
-        method="api_key",
-        api_key_id=owner.key_id,
-        scopes=tuple(owner.scopes),
-    )
 
 
 # --- Clerk session tokens ----------------------------------------------------------------------------------
@@ -168,7 +100,8 @@ def organisation_of(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return (str(org_id) if org_id else None), role
 
 
-def _authenticate_session(token: str, settings: Settings) -> Principal:
+def authenticate_session(token: str, settings: Settings) -> Principal:
+    """The member a verified Clerk session token acts as, its tenant and user provisioned on first sign-in."""
     claims = verify_session_token(token, settings)
     user_id: str = claims["sub"]
     org_id, org_role = organisation_of(claims)
@@ -238,29 +171,3 @@ def revoke_api_keys(*, key_id: uuid.UUID | None = None, prefix: str | None = Non
 def list_api_keys() -> list[ApiKeyRecord]:
     with unit_of_work() as uow:
         return uow.api_keys.active()
-
-
-class PrincipalCache:
-    """Per-environment memo of credential -> principal, keyed by the credential's hash, for `ttl_s` seconds.
-
-    API Gateway's own authorizer cache needs every identity source present, which two alternative headers
-    (Authorization or X-API-Key) cannot satisfy; this cache gives the same saving inside the function.
-    A revoked key stops working within `ttl_s`.
-    """
-
-    def __init__(self, *, ttl_s: float = 60.0, max_entries: int = 1024) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
-
-    def authenticate(self, headers: Mapping[str, str] | None, *, now: float) -> Principal:
-        kind, token = credentials_from_headers(headers)
-        key = hash_key(f"{kind}:{token}")
-        cached = self._entries.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        found = authenticate(headers)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (now + self.ttl_s, found)
-        return found

@@ -62,7 +62,7 @@ def clerk_webhook_secret(settings: Settings) -> str | None:
 
 
 @dataclass(frozen=True)
-class Plan:
+class EventWork:
     """What one event does: idempotent work on other tenants first, then the main tenant's own work."""
 
     tenant_id: uuid.UUID
@@ -143,7 +143,7 @@ def _role(value: Any) -> str:
     return "ADMIN" if value in ("org:admin", "admin") else "MEMBER"
 
 
-def plan_event(event_type: str, data: Mapping[str, Any]) -> Plan:
+def plan_event(event_type: str, data: Mapping[str, Any]) -> EventWork:
     """The work one allowed Clerk event implies."""
     kind, _, action = event_type.partition(".")
     if kind == "user":
@@ -153,13 +153,13 @@ def plan_event(event_type: str, data: Mapping[str, Any]) -> Plan:
     return _membership_plan(action, data)
 
 
-def _user_plan(action: str, user: Mapping[str, Any]) -> Plan:
+def _user_plan(action: str, user: Mapping[str, Any]) -> EventWork:
     user_id = _clerk_id(user, "user_", "user")
     personal = personal_tenant(user_id)
     others = tuple(t for t in _memberships(user_id) if t != personal)
     if action == "deleted":
         # The user's memberships go, and their personal workspace with everything it owns.
-        return Plan(tenant_id=personal, work=_remove_tenant, others=tuple((t, _remover(user_id)) for t in others))
+        return EventWork(tenant_id=personal, work=_remove_tenant, others=tuple((t, _remover(user_id)) for t in others))
     email = _primary_email(user)
     name = _full_name(user.get("first_name"), user.get("last_name"), user.get("username"))
     image = _text(user.get("image_url"), 2048)
@@ -178,7 +178,7 @@ def _user_plan(action: str, user: Mapping[str, Any]) -> Plan:
                 clerk_user_id=user_id, email=email, name=name, image_url=image, updated_at=updated_at
             )
 
-    return Plan(tenant_id=personal, work=personal_workspace, others=tuple((t, profile) for t in others))
+    return EventWork(tenant_id=personal, work=personal_workspace, others=tuple((t, profile) for t in others))
 
 
 def _memberships(clerk_user_id: str) -> list[uuid.UUID]:
@@ -197,20 +197,20 @@ def _remover(clerk_user_id: str) -> Work:
     return remove
 
 
-def _organisation_plan(action: str, organisation: Mapping[str, Any]) -> Plan:
+def _organisation_plan(action: str, organisation: Mapping[str, Any]) -> EventWork:
     org_id = _clerk_id(organisation, "org_", "organization")
     tenant = organisation_tenant(org_id)
     if action == "deleted":
-        return Plan(tenant_id=tenant, work=_remove_tenant)
+        return EventWork(tenant_id=tenant, work=_remove_tenant)
     name = _text(organisation.get("name"), 200) or _text(organisation.get("slug"), 200) or org_id
     updated_at = _ms(organisation.get("updated_at"))
-    return Plan(
+    return EventWork(
         tenant_id=tenant,
         work=lambda uow: uow.accounts.upsert_tenant(name=name, clerk_org_id=org_id, updated_at=updated_at),
     )
 
 
-def _membership_plan(action: str, membership: Mapping[str, Any]) -> Plan:
+def _membership_plan(action: str, membership: Mapping[str, Any]) -> EventWork:
     organisation = membership.get("organization")
     member = membership.get("public_user_data")
     if not isinstance(organisation, Mapping) or not isinstance(member, Mapping):
@@ -221,7 +221,7 @@ def _membership_plan(action: str, membership: Mapping[str, Any]) -> Plan:
         raise InvalidInput("the membership has no valid user id")
     tenant = organisation_tenant(org_id)
     if action == "deleted":
-        return Plan(tenant_id=tenant, work=_remover(user_id))
+        return EventWork(tenant_id=tenant, work=_remover(user_id))
     org_name = _text(organisation.get("name"), 200) or _text(organisation.get("slug"), 200) or org_id
     org_updated = _ms(organisation.get("updated_at"))
     email = _text(member.get("identifier"), 320)
@@ -236,4 +236,4 @@ def _membership_plan(action: str, membership: Mapping[str, Any]) -> Plan:
             clerk_user_id=user_id, email=email, name=name, image_url=image, role=role, updated_at=updated_at
         )
 
-    return Plan(tenant_id=tenant, work=join)
+    return EventWork(tenant_id=tenant, work=join)

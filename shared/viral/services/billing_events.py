@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from viral.db.models import SUBSCRIPTION_STATUSES
 from viral.db.repositories.billing import BillingState
 from viral.errors import InvalidInput
@@ -134,15 +136,19 @@ def parse_stripe_event(event: Any) -> StripeEventMessage:
         raise InvalidInput("the event lacks an id, a type or a creation time")
     if not isinstance(obj, Mapping) or not obj.get("id"):
         raise InvalidInput("the event lacks data.object")
-    message = StripeEventMessage(
-        event_id=event_id, event_type=event_type, created=created, livemode=bool(event.get("livemode"))
-    )
-    if event_type.startswith("checkout.session."):
-        message.checkout = checkout_snapshot(obj)
-    elif event_type.startswith("customer.subscription."):
-        message.subscription = subscription_snapshot(obj)
-    elif event_type.startswith("invoice."):
-        message.invoice = invoice_snapshot(obj)
+    try:
+        message = StripeEventMessage(
+            event_id=event_id, event_type=event_type, created=created, livemode=bool(event.get("livemode"))
+        )
+        if event_type.startswith("checkout.session."):
+            message.checkout = checkout_snapshot(obj)
+        elif event_type.startswith("customer.subscription."):
+            message.subscription = subscription_snapshot(obj)
+        elif event_type.startswith("invoice."):
+            message.invoice = invoice_snapshot(obj)
+    except ValidationError as exc:
+        fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+        raise InvalidInput("the event has fields we cannot read", details=fields[:10]) from exc
     return message
 
 
@@ -214,7 +220,7 @@ def _downgrade(state: BillingState, at: datetime) -> dict[str, Any]:
         "stripe_state_at": at,
     }
     if state.tier != "FREE":
-        changes.update(used_quota=0, quota_period_start=at, quota_reset_at=at + FREE_PERIOD)
+        changes.update(used_quota=0, used_video_quota=0, quota_period_start=at, quota_reset_at=at + FREE_PERIOD)
     return changes
 
 
@@ -258,7 +264,7 @@ def decide_subscription(
     start = snapshot.current_period_start
     if reset_on_new_period and snapshot.status in ("active", "trialing") and _new_period(state, start):
         # A lost invoice.paid would leave the quota of the previous period in place: repaired here.
-        changes.update(used_quota=0, quota_period_start=start)
+        changes.update(used_quota=0, used_video_quota=0, quota_period_start=start)
     return Decision(applied=True, reason="subscription applied", changes=changes)
 
 
@@ -294,7 +300,7 @@ def decide_invoice_paid(state: BillingState, invoice: InvoiceSnapshot, at: datet
         return _ignored("not the tenant's current subscription")
     changes: dict[str, Any] = {}
     if invoice.billing_reason in PERIOD_INVOICES and _new_period(state, invoice.period_start):
-        changes.update(used_quota=0, quota_period_start=invoice.period_start)
+        changes.update(used_quota=0, used_video_quota=0, quota_period_start=invoice.period_start)
         if invoice.period_end is not None:
             changes["quota_reset_at"] = invoice.period_end
             if not _older(state, at):

@@ -103,7 +103,7 @@ def verify_svix_signature(
     signatures = header(headers, "svix-signature") or header(headers, "webhook-signature")
     if not message_id or not stamp or not signatures:
         raise InvalidSignature("Missing svix-id, svix-timestamp or svix-signature header")
-    if not stamp.isdigit():
+    if not stamp.isdigit() or len(message_id) > 255:
         raise InvalidSignature("Invalid signature")
     signed = f"{message_id}.{stamp}.".encode() + payload
     expected = base64.b64encode(hmac.new(_svix_key(secret), signed, hashlib.sha256).digest()).decode()

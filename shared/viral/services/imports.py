@@ -11,12 +11,13 @@ again in a later pass. Three ways in: the CLI (`viral import-dexie`), an upload 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,7 +82,7 @@ def run_import(
     """
     started = time.perf_counter()
     report = ImportReport(import_id=import_id, status="imported", dry_run=dry_run)
-    with unit_of_work() as uow:
+    with unit_of_work() as uow, _fewer_collections():
         importer = _Importer(uow, open_file, max_bytes, report)
         try:
             with uow.session.begin_nested():
@@ -102,6 +103,21 @@ def run_import(
         extra={"import_id": import_id, "status": report.status, "bytes": report.file.size_bytes, **report.totals()},
     )
     return report
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often during the import, then as before.
+
+    Parsing makes millions of short-lived containers (freed by reference counting) while the maps of ids seen keep
+    growing; at the default threshold the collector ran thousands of times over them, a quarter of the import's time.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 50)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @dataclass
@@ -404,7 +420,7 @@ class ImportUpload(CamelModel):
     """Where and how to upload the export file; its arrival starts the import."""
 
     import_id: str
-    status: str = "awaiting-upload"
+    status: str = "pending"  # as GET /api/imports/{id} says until the uploaded file's import is done
     key: str
     upload_url: str
     method: str = "PUT"
@@ -586,7 +602,9 @@ def _upload_opener(upload: UploadedObject) -> Opener:
 
 def report_lines(report: ImportReport) -> Iterator[str]:
     """The report as a few lines of text (the CLI without --json)."""
-    yield f"import {report.import_id or '(dry run)'}: {report.status}" + (" (dry run)" if report.dry_run else "")
+    yield f"import {report.import_id or '-'}: {report.status}" + (
+        " (dry run, nothing written)" if report.dry_run else ""
+    )
     info = report.file
     yield f"file: {info.size_bytes:,} bytes, sha256 {info.sha256 or '-'}, {info.database_name} v{info.database_version}"
     for t in report.tables:

@@ -33,6 +33,8 @@ class Usage:
     period_start: datetime | None = None
     billing_period_end: datetime | None = None
     cancel_at_period_end: bool = False
+    videos_total: int = 0
+    videos_used: int = 0
 
     @property
     def remaining(self) -> int:
@@ -55,6 +57,11 @@ class Usage:
                 "resetAt": self.reset_at.isoformat(),
             },
             "tenant": {"id": str(self.tenant_id)},
+            "videos": {
+                "total": self.videos_total,
+                "used": self.videos_used,
+                "remaining": max(0, self.videos_total - self.videos_used),
+            },
             "plan": plan_for(self.tier).wire(),
             # The quota period: Stripe's billing period for a paying tenant, else a monthly one.
             "period": {
@@ -80,6 +87,9 @@ def get_usage() -> Usage:
         period_start=tenant.quota_period_start,
         billing_period_end=tenant.billing_period_end,
         cancel_at_period_end=tenant.cancel_at_period_end,
+        # As the video service counts it: the larger of the plan's allowance and the tenant's own.
+        videos_total=max(plan_for(tenant.tier).videos_per_month, tenant.monthly_video_quota),
+        videos_used=tenant.used_video_quota,
     )
 
 

@@ -403,7 +403,11 @@ class _Worker:
         with unit_of_work() as uow:  # the vendor's job id, committed before anything else can go wrong
             current = uow.videos.lock(video.id)
             if current is None or current.status != "submitting" or current.step != self.message.step:
+                # Our lease ran out mid-call and the video moved on: keep the vendor's job id for the cost audit.
                 logger.error("video changed while it was being submitted", extra={"video_id": str(video.id)})
+                if current is not None:
+                    orphan = {**_history(video, "orphaned", "submitted after the lease expired"), "jobId": job_id}
+                    uow.videos.update(video.id, provider_history=[*current.provider_history, orphan])
                 return "stale"
             uow.videos.update(
                 video.id, provider_job_id=job_id, status="rendering", submitted_at=_now(), lease_until=None
@@ -412,15 +416,20 @@ class _Worker:
         return self._schedule_poll(video, provider, submitted=True)
 
     def _schedule_poll(self, video: VideoRecord, provider: VideoProvider, *, submitted: bool = False) -> str:
+        """Poll again later: the next step's message, sent with a delay. A job running past the render timeout
+        counts as this provider failing."""
         delay = self.settings.video_poll_interval_s if provider.poll_interval_s else 0
+        started = video.submitted_at or _now()  # fixed while the video renders
+        if not submitted and _now() - started > timedelta(seconds=self.settings.video_render_timeout_s):
+            return self._provider_failed(video, f"not finished after {self.settings.video_render_timeout_s} s")
+        step = self.message.step + 1
         with unit_of_work() as uow:
-            current = self._locked(uow)
-            if current is None:
+            # One conditional update takes the step: it is the row lock and the ownership check at once.
+            if not uow.videos.take_step(
+                video.id, step=self.message.step, status="rendering", next_poll_at=_now() + timedelta(seconds=delay)
+            ):
                 return "stale"
-            started = current.submitted_at or _now()
-            if not submitted and _now() - started > timedelta(seconds=self.settings.video_render_timeout_s):
-                return self._fall_back(uow, current, f"not finished after {self.settings.video_render_timeout_s} s")
-            self._advance_step(uow, current, delay_s=delay, next_poll_at=_now() + timedelta(seconds=delay))
+            send(self.settings.video_queue_url, self.message.model_copy(update={"step": step}), delay_s=delay)
         return "submitted" if submitted else "polling"
 
     def _poll(self, video: VideoRecord, provider: VideoProvider, request: RenderRequest) -> str:

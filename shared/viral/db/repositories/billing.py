@@ -21,6 +21,7 @@ BILLING_COLUMNS = frozenset(
         "stripe_subscription_id",
         "monthly_quota",
         "used_quota",
+        "used_video_quota",
         "quota_reset_at",
         "quota_period_start",
         "billing_period_end",
@@ -47,6 +48,8 @@ class BillingState:
     billing_period_end: datetime | None
     cancel_at_period_end: bool
     stripe_state_at: datetime | None
+    monthly_video_quota: int = 0
+    used_video_quota: int = 0
 
 
 def _state(row: Tenant) -> BillingState:
@@ -64,6 +67,8 @@ def _state(row: Tenant) -> BillingState:
         billing_period_end=row.billing_period_end,
         cancel_at_period_end=row.cancel_at_period_end,
         stripe_state_at=row.stripe_state_at,
+        monthly_video_quota=row.monthly_video_quota,
+        used_video_quota=row.used_video_quota,
     )
 
 
@@ -113,7 +118,7 @@ class BillingRepository:
                 Tenant.billing_period_end.is_(None),
                 Tenant.quota_reset_at <= now,
             )
-            .values(used_quota=0, quota_period_start=now, quota_reset_at=next_reset)
+            .values(used_quota=0, used_video_quota=0, quota_period_start=now, quota_reset_at=next_reset)
             .returning(Tenant.id)
         ).scalar_one_or_none()
         return reset is not None

@@ -242,13 +242,13 @@ class GenerationRepository(TenantRepositoryBase[Generation]):
         row = self.session.execute(_ANALYTICS, {"tenant": self.tenant_id}).one()
         categories = {category: 0 for category in CATEGORY_VALUES}
         categories.update(row.categories)
-        days = zip(row.days or [], row.counts or [], strict=True)
+        daily = {day.isoformat(): int(n) for day, n in zip(row.days or [], row.counts or [], strict=True)}
         return AnalyticsData(
-            total_generations=row.total_generations,
+            total_generations=sum(daily.values()),
             total_concepts=sum(categories.values()),
             category_breakdown=categories,
             trend_frequency=row.trends,
-            daily_generations={day.isoformat(): int(n) for day, n in days},
+            daily_generations=daily,
         )
 
 
@@ -296,15 +296,17 @@ select count(*) from upserted
 )
 
 # The tenant filter is explicit in every branch (RLS would also apply it): it lets each branch use its index.
-# Concepts are counted by category only (their total is the sum); days are grouped as UTC dates.
+# Nothing is counted twice: the totals are the sums of the days and of the categories (every generation has a
+# date, every concept a category); days are grouped as UTC dates. Topics are unnested in the select list (one
+# ProjectSet, much cheaper than a lateral join) from the covering index, never the wide rows.
 _ANALYTICS = text("""
 select
-  (select count(*) from generations where tenant_id = :tenant) as total_generations,
   (select coalesce(jsonb_object_agg(category, n), '{}'::jsonb)
      from (select category, count(*) as n from concepts where tenant_id = :tenant group by category) s) as categories,
   (select coalesce(jsonb_object_agg(topic, n), '{}'::jsonb)
-     from (select topic, count(*) as n from generations g cross join unnest(g.trend_topics) as topic
-            where g.tenant_id = :tenant group by topic) s) as trends,
+     from (select topic, count(*) as n
+             from (select unnest(trend_topics) as topic from generations where tenant_id = :tenant) t
+            group by topic) s) as trends,
   d.days,
   d.counts
 from (select array_agg(day order by day) as days, array_agg(n order by day) as counts

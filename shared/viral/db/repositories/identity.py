@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from viral.db.models import ApiKey, Tenant, User
 from viral.db.repositories.base import TenantRepositoryBase
+from viral.db.sql_key_lookup import FIND_KEY_SQL
 
 
 @dataclass(frozen=True)
@@ -123,22 +124,7 @@ class KeyOwner:
     scopes: list[str]
 
 
-# One statement: find an active key by its hash, stamp its last use at most once a minute (so a busy key does
-# not rewrite its row on every request), and read its owner's role.
-FIND_KEY = text("""
-with found as (
-  select k.id, k.tenant_id, k.user_id, k.scopes, k.last_used_at,
-         coalesce((select u.role from users u where u.id = k.user_id), 'MEMBER') as role
-    from api_keys k
-   where k.key_hash = :key_hash and k.revoked_at is null
-), touched as (
-  update api_keys set last_used_at = now()
-    from found
-   where api_keys.id = found.id
-     and (found.last_used_at is null or found.last_used_at < now() - interval '60 seconds')
-)
-select id, tenant_id, user_id, scopes, role from found
-""")
+FIND_KEY = text(FIND_KEY_SQL)
 
 
 def find_key_owner(session: Any, key_hash: str) -> KeyOwner | None:

@@ -1,24 +1,30 @@
 """Bulk writes for imports: many rows per statement, each row reported as inserted, updated or unchanged.
 
 Every upsert keys on the tenant and the original's id and updates only rows whose values differ (`IS DISTINCT
-FROM`), so importing the same rows again changes nothing. The same rules as the storage API hold: a concept id
-stays with its generation, an insight's (category, platform, pattern) is unique, references must exist.
+FROM`), so importing the same rows again changes nothing (not even a row version). The same rules as the storage
+API hold: a concept id stays with its generation, an insight's (category, platform, pattern) is unique, references
+must exist (the caller checks them first, so it can say which row is at fault).
+
+A batch travels as one JSON document (`jsonb_to_recordset`): one text parameter that json.dumps writes in C and
+the driver sends as is. A multi-row VALUES list or one array per column would make pg8000 scan every character of
+the statement or of each array element in Python, which cost more than the whole rest of the import.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 
-from viral.db.models import Concept, Generation, Job, ReflexionInsight, ScoringAdjustment, SelfCritique
+from viral.db.models import Job
 from viral.db.repositories.base import TenantRepositoryBase
-from viral.db.repositories.generations import concept_search_text
+from viral.db.repositories.generations import concept_search_text, search_doc, trend_text
 from viral.db.repositories.operations import JobRecord
 from viral.schemas.content import Generation as GenerationModel
 from viral.schemas.learning import ReflexionInsight as InsightModel
@@ -28,31 +34,117 @@ from viral.schemas.learning import SelfCritique as CritiqueModel
 Outcome = Literal["inserted", "updated", "unchanged"]
 IMPORT_JOB_TYPE = "import-dexie"
 
-_GENERATION_COLUMNS = ("date", "is_favorite", "trends", "trend_text")
-_CONCEPT_COLUMNS = ("position", "title", "category", "trend_source", "data", "search_text")
-_CRITIQUE_COLUMNS = (
-    "concept_id",
-    "performance_gap",
-    "critique",
-    "hypothesized_reasons",
-    "scoring_issues",
-    "adjustment_plan",
-    "confidence_level",
-    "created_at",
-    "applied_at",
+# Each written table's columns (besides tenant_id and id) and their SQL types. Module constants: the only
+# identifiers that reach the SQL text below.
+_GENERATIONS = {
+    "date": "timestamptz",
+    "is_favorite": "boolean",
+    "trends": "jsonb",
+    "trend_text": "text",
+    # What search and analytics read (written as GenerationRepository.upsert writes them).
+    "trend_topics": "text[]",
+    "search_doc": "text",
+}
+_CONCEPTS = {
+    "generation_id": "text",
+    "position": "integer",
+    "title": "text",
+    "category": "text",
+    "trend_source": "text",
+    "data": "jsonb",
+    "search_text": "text",
+}
+_CRITIQUES = {
+    "concept_id": "text",
+    "performance_gap": "jsonb",
+    "critique": "text",
+    "hypothesized_reasons": "jsonb",
+    "scoring_issues": "jsonb",
+    "adjustment_plan": "text",
+    "confidence_level": "text",
+    "created_at": "timestamptz",
+    "applied_at": "timestamptz",
+}
+_INSIGHTS = {
+    "category": "text",
+    "platform": "text",
+    "pattern": "text",
+    "evidence_count": "integer",
+    "impact": "text",
+    "recommendation": "text",
+    "applied_to_scoring": "boolean",
+    "discovered_at": "timestamptz",
+    "last_seen_at": "timestamptz",
+}
+_ADJUSTMENTS = {
+    "critique_id": "text",
+    "category": "text",
+    "adjustment_type": "text",
+    "old_value": "numeric",
+    "new_value": "numeric",
+    "reason": "text",
+    "applied_at": "timestamptz",
+}
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__}")
+
+
+def _batch(rows: Sequence[dict[str, Any]] | Sequence[str]) -> str:
+    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(str(round(value, 4)))
+
+
+def _upsert_sql(table: str, types: dict[str, str], *, guard: str | None = None) -> str:
+    """One statement: the batch's rows, which of them existed before (same snapshot), and which it wrote."""
+    columns = ", ".join(["id", *types])
+    record = ", ".join(["id text", *(f"{c} {t}" for c, t in types.items())])
+    changed = (
+        f"({', '.join(f'{table}.{c}' for c in types)}) IS DISTINCT FROM ({', '.join(f'excluded.{c}' for c in types)})"
+    )
+    return (  # identifiers are this module's constants; values are bound
+        f"WITH r AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record})), "  # noqa: S608
+        f"existed AS (SELECT t.id FROM {table} t JOIN r ON t.id = r.id WHERE t.tenant_id = CAST(:tenant AS uuid)), "
+        f"written AS (INSERT INTO {table} (tenant_id, {columns}) SELECT CAST(:tenant AS uuid), {columns} FROM r "
+        f"ON CONFLICT (tenant_id, id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in types)} "
+        f"WHERE {f'{guard} AND ' if guard else ''}{changed} RETURNING id) "
+        "SELECT id, false AS written FROM existed UNION ALL SELECT id, true FROM written"
+    )
+
+
+_UPSERT_GENERATIONS = text(_upsert_sql("generations", _GENERATIONS))
+# Belt and braces: the caller checked that no concept id belongs to another generation.
+_UPSERT_CONCEPTS = text(_upsert_sql("concepts", _CONCEPTS, guard="concepts.generation_id = excluded.generation_id"))
+_UPSERT_CRITIQUES = text(_upsert_sql("self_critiques", _CRITIQUES))
+_UPSERT_INSIGHTS = text(_upsert_sql("reflexion_insights", _INSIGHTS))
+_UPSERT_ADJUSTMENTS = text(_upsert_sql("scoring_adjustments", _ADJUSTMENTS))
+# Id lists travel as one JSON array each, for the same reason as the batches.
+_CONCEPT_GENERATIONS = text(
+    "SELECT id, generation_id FROM concepts WHERE tenant_id = CAST(:tenant AS uuid)"
+    " AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
 )
-_INSIGHT_COLUMNS = (
-    "category",
-    "platform",
-    "pattern",
-    "evidence_count",
-    "impact",
-    "recommendation",
-    "applied_to_scoring",
-    "discovered_at",
-    "last_seen_at",
+_EXISTING_CRITIQUES = text(
+    "SELECT id FROM self_critiques WHERE tenant_id = CAST(:tenant AS uuid)"
+    " AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
 )
-_ADJUSTMENT_COLUMNS = ("critique_id", "category", "adjustment_type", "old_value", "new_value", "reason", "applied_at")
+_INSIGHTS_BY_PATTERN = text(
+    "SELECT id, category, platform, pattern FROM reflexion_insights WHERE tenant_id = CAST(:tenant AS uuid)"
+    " AND pattern IN (SELECT jsonb_array_elements_text(CAST(:patterns AS jsonb)))"
+)
+_REMOVE_STALE_CONCEPTS = text(
+    "DELETE FROM concepts WHERE tenant_id = CAST(:tenant AS uuid)"
+    " AND generation_id IN (SELECT jsonb_array_elements_text(CAST(:generations AS jsonb)))"
+    " AND id NOT IN (SELECT jsonb_array_elements_text(CAST(:keep AS jsonb)))"
+    " RETURNING generation_id"
+)
 
 
 @dataclass
@@ -66,10 +158,6 @@ class ConceptWrite:
 class GenerationWrite:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     concepts: ConceptWrite = field(default_factory=ConceptWrite)
-
-
-def _decimal(value: float) -> Decimal:
-    return Decimal(str(round(value, 4)))
 
 
 class ImportRepository(TenantRepositoryBase[Job]):
@@ -97,54 +185,27 @@ class ImportRepository(TenantRepositoryBase[Job]):
         ids = list(concept_ids)
         if not ids:
             return {}
-        statement = select(Concept.id, Concept.generation_id).where(
-            Concept.tenant_id == self.tenant_id, Concept.id.in_(ids)
-        )
-        return {row.id: row.generation_id for row in self.session.execute(statement)}
+        rows = self.session.execute(_CONCEPT_GENERATIONS, {"tenant": str(self.tenant_id), "ids": _batch(ids)})
+        return {row.id: row.generation_id for row in rows}
 
     def existing_critiques(self, ids: Iterable[str]) -> set[str]:
-        return self._existing(SelfCritique.__table__, ids)  # type: ignore[arg-type]
+        params = {"tenant": str(self.tenant_id), "ids": _batch(list(ids))}
+        return set(self.session.scalars(_EXISTING_CRITIQUES, params))
 
     def insights_by_pattern(self, patterns: Iterable[str]) -> dict[tuple[str, str, str], str]:
         """(category, platform, pattern) -> insight id, for the tenant's insights with one of these patterns."""
-        wanted = list(set(patterns))
-        if not wanted:
-            return {}
-        statement = select(
-            ReflexionInsight.id, ReflexionInsight.category, ReflexionInsight.platform, ReflexionInsight.pattern
-        ).where(ReflexionInsight.tenant_id == self.tenant_id, ReflexionInsight.pattern.in_(wanted))
-        return {(r.category, r.platform, r.pattern): r.id for r in self.session.execute(statement)}
-
-    def _existing(self, table: Table, ids: Iterable[str]) -> set[str]:
-        wanted = list(ids)
-        if not wanted:
-            return set()
-        statement = select(table.c.id).where(table.c.tenant_id == self.tenant_id, table.c.id.in_(wanted))
-        return set(self.session.scalars(statement))
+        params = {"tenant": str(self.tenant_id), "patterns": _batch(sorted(set(patterns)))}
+        rows = self.session.execute(_INSIGHTS_BY_PATTERN, params)
+        return {(r.category, r.platform, r.pattern): r.id for r in rows}
 
     # --- bulk upserts -----------------------------------------------------------------------------------
 
-    def _upsert(
-        self,
-        table: Table,
-        rows: Sequence[dict[str, Any]],
-        columns: Sequence[str],
-        *,
-        guard: Callable[[Any], ColumnElement[bool]] | None = None,
-    ) -> tuple[set[str], set[str]]:
-        """Insert the rows, or update the existing ones whose columns differ; (ids that existed, ids written)."""
-        existing = self._existing(table, (r["id"] for r in rows))
-        new = insert(table)
-        changed: ColumnElement[bool] = tuple_(*(table.c[c] for c in columns)).is_distinct_from(
-            tuple_(*(new.excluded[c] for c in columns))
-        )
-        statement = new.on_conflict_do_update(
-            index_elements=[table.c.tenant_id, table.c.id],
-            set_={c: new.excluded[c] for c in columns},
-            where=changed if guard is None else guard(new.excluded) & changed,
-        ).returning(table.c.id)
-        written = set(self.session.scalars(statement, [self._stamp(r) for r in rows]))
-        return existing, written
+    def _upsert(self, statement: Any, rows: Sequence[dict[str, Any]]) -> tuple[set[str], set[str]]:
+        """Insert the rows or update those whose values differ; (ids that existed, ids written)."""
+        existed, written = set[str](), set[str]()
+        for row in self.session.execute(statement, {"tenant": str(self.tenant_id), "rows": _batch(rows)}):
+            (written if row.written else existed).add(row.id)
+        return existed, written
 
     @staticmethod
     def _outcomes(ids: Iterable[str], existing: set[str], written: set[str]) -> dict[str, Outcome]:
@@ -158,12 +219,13 @@ class ImportRepository(TenantRepositoryBase[Job]):
                 "date": g.date,
                 "is_favorite": g.is_favorite,
                 "trends": [t.wire() for t in g.trends],
-                "trend_text": " ".join(t.topic for t in g.trends).lower(),
+                "trend_text": trend_text(g),
+                "trend_topics": [t.topic for t in g.trends],
+                "search_doc": search_doc(g),
             }
             for g in generations
         ]
-        table: Table = Generation.__table__  # type: ignore[assignment]
-        existing, written = self._upsert(table, rows, _GENERATION_COLUMNS)
+        existing, written = self._upsert(_UPSERT_GENERATIONS, rows)
         concepts, touched = self._replace_concepts(generations)
         result = GenerationWrite(concepts=concepts)
         for g in generations:
@@ -175,7 +237,7 @@ class ImportRepository(TenantRepositoryBase[Job]):
 
     def _replace_concepts(self, generations: Sequence[GenerationModel]) -> tuple[ConceptWrite, set[str]]:
         """Upsert the generations' concepts and drop the ones they no longer have; (counts, generations touched)."""
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": c.id,
                 "generation_id": g.id,
@@ -189,28 +251,20 @@ class ImportRepository(TenantRepositoryBase[Job]):
             for g in generations
             for i, c in enumerate(g.concepts)
         ]
-        table: Table = Concept.__table__  # type: ignore[assignment]
         counts, touched = ConceptWrite(), set[str]()
+        owner: dict[str, str] = {r["id"]: r["generation_id"] for r in rows}
         if rows:
-            by_id: dict[str, str] = {c.id: g.id for g in generations for c in g.concepts}
-            existing, written = self._upsert(
-                table,
-                rows,
-                _CONCEPT_COLUMNS,
-                # Belt and braces: the caller checked that no concept id belongs to another generation.
-                guard=lambda excluded: table.c.generation_id == excluded.generation_id,
-            )
-            counts.inserted = len(by_id.keys() - existing)
+            existing, written = self._upsert(_UPSERT_CONCEPTS, rows)
+            counts.inserted = len(owner.keys() - existing)
             counts.updated = len(written & existing)
-            touched = {by_id[i] for i in written}
+            touched = {owner[i] for i in written}
         removed = self.session.scalars(
-            delete(Concept)
-            .where(
-                Concept.tenant_id == self.tenant_id,
-                Concept.generation_id.in_([g.id for g in generations]),
-                Concept.id.not_in([r["id"] for r in rows]),
-            )
-            .returning(Concept.generation_id)
+            _REMOVE_STALE_CONCEPTS,
+            {
+                "tenant": str(self.tenant_id),
+                "generations": _batch([g.id for g in generations]),
+                "keep": _batch(list(owner)),
+            },
         ).all()
         counts.removed = len(removed)
         return counts, touched | set(removed)
@@ -231,8 +285,7 @@ class ImportRepository(TenantRepositoryBase[Job]):
             }
             for c in critiques
         ]
-        table: Table = SelfCritique.__table__  # type: ignore[assignment]
-        existing, written = self._upsert(table, rows, _CRITIQUE_COLUMNS)
+        existing, written = self._upsert(_UPSERT_CRITIQUES, rows)
         return self._outcomes((c.id for c in critiques), existing, written)
 
     def upsert_insights(self, insights: Sequence[InsightModel]) -> dict[str, Outcome]:
@@ -252,8 +305,7 @@ class ImportRepository(TenantRepositoryBase[Job]):
             }
             for i in insights
         ]
-        table: Table = ReflexionInsight.__table__  # type: ignore[assignment]
-        existing, written = self._upsert(table, rows, _INSIGHT_COLUMNS)
+        existing, written = self._upsert(_UPSERT_INSIGHTS, rows)
         return self._outcomes((i.id for i in insights), existing, written)
 
     def upsert_adjustments(self, adjustments: Sequence[AdjustmentModel]) -> dict[str, Outcome]:
@@ -270,6 +322,5 @@ class ImportRepository(TenantRepositoryBase[Job]):
             }
             for a in adjustments
         ]
-        table: Table = ScoringAdjustment.__table__  # type: ignore[assignment]
-        existing, written = self._upsert(table, rows, _ADJUSTMENT_COLUMNS)
+        existing, written = self._upsert(_UPSERT_ADJUSTMENTS, rows)
         return self._outcomes((a.id for a in adjustments), existing, written)

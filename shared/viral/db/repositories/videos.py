@@ -210,6 +210,17 @@ class VideoRepository(TenantRepositoryBase[Video]):
         row = self.session.execute(statement).one_or_none()
         return None if row is None else (_record(row[0]), row[1])
 
+    def take_step(self, video_id: uuid.UUID, *, step: int, status: str, **values: Any) -> bool:
+        """Move the video from `step` to the next one if it is still at `step` in `status` (one statement, which
+        locks the row); False when another message owns it now."""
+        statement = (
+            update(Video)
+            .where(Video.tenant_id == self.tenant_id, Video.id == video_id, Video.step == step, Video.status == status)
+            .values(step=step + 1, lease_until=None, **values)
+            .returning(Video.id)
+        )
+        return self.session.execute(statement).one_or_none() is not None
+
     def update(self, video_id: uuid.UUID, **values: Any) -> None:
         self.session.execute(
             update(Video).where(Video.tenant_id == self.tenant_id, Video.id == video_id).values(**values)
