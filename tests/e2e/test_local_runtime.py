@@ -223,3 +223,88 @@ def _wait_for_job(runtime: Runtime, headers: dict[str, str]) -> dict[str, Any]:
             return dict(jobs[0])
         time.sleep(0.2)
     pytest.fail(f"the job was not completed within {JOB_TIMEOUT_S} s: {jobs}\n{runtime.logs()[-4000:]}")
+
+
+VIDEO_TIMEOUT_S = 120
+
+
+def test_a_new_user_generates_concepts_renders_a_video_and_downloads_it(launcher: Launcher) -> None:
+    """As a new user would: generate concepts, ask for a video, wait for it, download the MP4 and open it."""
+    import av
+
+    runtime = launcher.start()
+    headers = {"Authorization": f"Bearer {(launcher.workdir / 'demo-api-key').read_text().strip()}"}
+    generated = httpx.post(f"{runtime.url}/api/generate", headers=headers, timeout=30)
+    assert generated.status_code == HTTPStatus.OK, generated.text
+    concepts = generated.json()["concepts"]
+    assert 1 <= len(concepts) <= 36
+    concept_id = concepts[0]["id"]
+
+    requested = httpx.post(
+        f"{runtime.url}/api/video/generate", json={"conceptId": concept_id}, headers=headers, timeout=30
+    )
+    assert requested.status_code == HTTPStatus.OK, requested.text
+    assert requested.json()["status"] == "queued"
+
+    deadline = time.monotonic() + VIDEO_TIMEOUT_S
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = httpx.get(
+            f"{runtime.url}/api/video/status", params={"conceptId": concept_id}, headers=headers, timeout=10
+        ).json()
+        if status.get("status") in ("ready", "failed"):
+            break
+        time.sleep(0.5)
+    assert status.get("status") == "ready", f"{status}\n{runtime.logs()[-3000:]}"
+
+    video = httpx.get(status["videoUrl"], timeout=30)
+    assert video.status_code == HTTPStatus.OK
+    path = launcher.workdir / "video.mp4"
+    path.write_bytes(video.content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (720, 1280)
+        duration_s = float(container.duration or 0) / av.time_base
+    assert 10 <= duration_s <= 30
+    assert runtime.stop(signal.SIGINT) == 0
+
+
+def test_a_signed_stripe_webhook_posted_with_curl_upgrades_the_demo_tenant(launcher: Launcher) -> None:
+    """The README's billing walk-through: a webhook signed with the local secret moves the demo tenant to PRO."""
+    from tests.fakes.stripe_api import sign
+
+    runtime = launcher.start()
+    headers = {"Authorization": f"Bearer {(launcher.workdir / 'demo-api-key').read_text().strip()}"}
+    tenant = _printed_tenant(runtime)
+    secret = (launcher.workdir / "stripe-webhook-secret").read_text().strip()
+    event = json.loads((REPO_ROOT / "events" / "stripe_event_checkout_session_completed.json").read_text())
+    event["id"] = f"evt_e2e_{int(time.time() * 1000)}"
+    event["created"] = int(time.time())
+    session = event["data"]["object"]
+    session.update(client_reference_id=tenant, metadata={"tenant_id": tenant, "tier": "PRO"})
+    body = json.dumps(event)
+    posted = httpx.post(
+        f"{runtime.url}/api/webhooks/stripe",
+        content=body,
+        timeout=10,
+        headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
+    )
+    assert posted.status_code == HTTPStatus.OK, posted.text
+    forged = httpx.post(
+        f"{runtime.url}/api/webhooks/stripe",
+        content=body,
+        timeout=10,
+        headers={"Stripe-Signature": sign(body, "whsec_wrong"), "Content-Type": "application/json"},
+    )
+    assert forged.status_code == HTTPStatus.BAD_REQUEST
+
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    usage: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        usage = httpx.get(f"{runtime.url}/api/user/usage", headers=headers, timeout=10).json()
+        if usage["subscription"]["tier"] == "PRO":
+            break
+        time.sleep(0.3)
+    assert usage["subscription"]["tier"] == "PRO", f"{usage}\n{runtime.logs()[-3000:]}"
+    assert usage["quota"]["total"] == 50
+    assert runtime.stop(signal.SIGINT) == 0

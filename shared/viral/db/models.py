@@ -26,24 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from viral.schemas.content import CATEGORY_VALUES, PLATFORM_VALUES
+
 # Ids that came from the original app (generations, concepts, critiques, ...) are strings it chose; they are
 # unique per tenant, so those tables key on (tenant_id, id) and one tenant's ids never collide with another's.
 CONTENT_ID = String(64)
-CATEGORIES = (
-    "news",
-    "absurd",
-    "luxury",
-    "emotional",
-    "tech",
-    "cartoon",
-    "gaming",
-    "fitness",
-    "food",
-    "finance",
-    "music",
-    "relationships",
-)
-PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
+# The constraints repeat the wire vocabulary, defined once in the schemas.
+CATEGORIES = CATEGORY_VALUES
+PLATFORMS = PLATFORM_VALUES
 TIERS = ("FREE", "STARTER", "PRO", "AGENCY")
 # Stripe's subscription statuses (billing, 0004); "active" is also the state of a tenant that never paid.
 SUBSCRIPTION_STATUSES = (

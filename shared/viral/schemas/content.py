@@ -25,6 +25,7 @@ Category = Literal[
 ]
 CATEGORY_VALUES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 Platform = Literal["tiktok", "youtube-shorts", "instagram-reels"]
+PLATFORM_VALUES: tuple[str, ...] = Platform.__args__  # type: ignore[attr-defined]
 SourceApi = Literal["youtube", "reddit", "gnews", "google-trends", "tiktok-creative", "fallback", "offline"]
 Hashtag = Annotated[str, StringConstraints(max_length=100)]
 

@@ -7,7 +7,7 @@ the tenant policy the trigram indexes were never used. The function runs as `vir
 (`USING (true)`) adds no security qual; it filters by the tenant bound to the transaction itself.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-25
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -6,12 +6,12 @@ import json
 import uuid
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from viral.api.context import require_admin, require_scope
+from viral.api.forms import is_form_post, request_fields
 from viral.errors import InvalidInput
 from viral.schemas.base import CamelModel
 from viral.services import auth
@@ -32,26 +32,11 @@ def usage() -> dict[str, Any]:
 
 
 def _is_form_post() -> bool:
-    headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
-    content_type = headers.get("content-type", "")
-    return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")) or (
-        "text/html" in headers.get("accept", "") and "application/json" not in content_type
-    )
+    return is_form_post(router)
 
 
 def _body() -> dict[str, Any]:
-    raw = router.current_event.decoded_body or ""
-    if not raw.strip():
-        return {}
-    if _is_form_post():
-        return {k: v[-1] for k, v in parse_qs(raw).items()}
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be a JSON object")
-    return body
+    return request_fields(router)
 
 
 def _redirect(cookie: str | None = None) -> Response[str]:

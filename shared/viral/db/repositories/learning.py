@@ -17,7 +17,7 @@ from viral.schemas import learning as schema
 class FeedbackRepository(TenantRepositoryBase[PerformanceFeedback]):
     model = PerformanceFeedback
 
-    def add(self, feedback: schema.PerformanceFeedback) -> None:
+    def _values(self, feedback: schema.PerformanceFeedback) -> dict[str, Any]:
         m = feedback.metrics
         values = self._stamp(
             {
@@ -37,28 +37,14 @@ class FeedbackRepository(TenantRepositoryBase[PerformanceFeedback]):
         )
         if feedback.reported_at is not None:
             values["reported_at"] = feedback.reported_at
-        self.session.execute(insert(PerformanceFeedback).values(values))
+        return values
+
+    def add(self, feedback: schema.PerformanceFeedback) -> None:
+        self.session.execute(insert(PerformanceFeedback).values(self._values(feedback)))
 
     def add_once(self, feedback: schema.PerformanceFeedback) -> None:
         """Insert unless a feedback with this id exists already."""
-        m = feedback.metrics
-        values = self._stamp(
-            {
-                "id": feedback.id,
-                "concept_id": feedback.concept_id,
-                "concept_title": feedback.concept_title,
-                "category": feedback.category,
-                "platform": feedback.platform,
-                "variant_id": feedback.variant_id,
-                "views": m.views,
-                "likes": m.likes,
-                "shares": m.shares,
-                "comments": m.comments,
-                "engagement_rate": Decimal(str(round(feedback.engagement_rate or 0.0, 4))),
-                "data_source": feedback.data_source,
-            }
-        )
-        self.session.execute(insert(PerformanceFeedback).values(values).on_conflict_do_nothing())
+        self.session.execute(insert(PerformanceFeedback).values(self._values(feedback)).on_conflict_do_nothing())
 
     def recent(self, *, limit: int) -> list[schema.PerformanceFeedback]:
         rows = self.session.scalars(
@@ -100,7 +86,7 @@ def _critique(row: SelfCritique) -> schema.SelfCritique:
 class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
     model = SelfCritique
 
-    def add(self, critique: schema.SelfCritique) -> None:
+    def _values(self, critique: schema.SelfCritique) -> dict[str, Any]:
         values = self._stamp(
             {
                 "id": critique.id,
@@ -117,7 +103,10 @@ class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
         )
         if critique.created_at is not None:
             values["created_at"] = critique.created_at
-        self.session.execute(insert(SelfCritique).values(values))
+        return values
+
+    def add(self, critique: schema.SelfCritique) -> None:
+        self.session.execute(insert(SelfCritique).values(self._values(critique)))
 
     def _newest(self, *where: Any, limit: int | None = None) -> list[schema.SelfCritique]:
         statement = self._select().where(*where).order_by(SelfCritique.created_at.desc(), SelfCritique.id)
@@ -130,23 +119,8 @@ class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
 
     def add_once(self, critique: schema.SelfCritique) -> bool:
         """Insert unless this concept and feedback already have a critique; whether it was inserted."""
-        values = self._stamp(
-            {
-                "id": critique.id,
-                "concept_id": critique.concept_id,
-                "feedback_id": critique.feedback_id,
-                "performance_gap": critique.performance_gap.wire(),
-                "critique": critique.critique,
-                "hypothesized_reasons": critique.hypothesized_reasons,
-                "scoring_issues": critique.scoring_issues,
-                "adjustment_plan": critique.adjustment_plan,
-                "confidence_level": critique.confidence_level,
-            }
-        )
-        inserted = self.session.execute(
-            insert(SelfCritique).values(values).on_conflict_do_nothing().returning(SelfCritique.id)
-        ).first()
-        return inserted is not None
+        statement = insert(SelfCritique).values(self._values(critique)).on_conflict_do_nothing()
+        return self.session.execute(statement.returning(SelfCritique.id)).first() is not None
 
     def for_feedback(self, concept_id: str, feedback_id: str) -> schema.SelfCritique | None:
         found = self._newest(SelfCritique.concept_id == concept_id, SelfCritique.feedback_id == feedback_id)

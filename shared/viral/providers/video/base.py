@@ -93,6 +93,39 @@ class VideoProvider(Protocol):
         ...
 
 
+class VendorProvider:
+    """What the vendor adapters share: a key, a base URL, a model, a download size cap and a lazily made client."""
+
+    name: str
+    poll_interval_s: int
+    default_base_url: str
+    default_model: str
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        max_bytes: int = 500 * 1024 * 1024,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.model = model or self.default_model
+        self.max_bytes = max_bytes
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = make_vendor_client()
+        return self._client
+
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
 def make_vendor_client(*, connect_s: float = 5.0, read_s: float = 30.0) -> httpx.Client:
     """An httpx client for a vendor: every timeout explicit; redirects followed by hand (see `stream_to`)."""
     timeout = httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s)

@@ -9,15 +9,13 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
-import httpx
-
 from viral.errors import Permanent
 from viral.providers.video.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    VendorProvider,
     call_json,
-    make_vendor_client,
     stream_to,
 )
 
@@ -26,33 +24,12 @@ _GENERATION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _RUNNING = frozenset({"queued", "dreaming"})
 
 
-class LumaProvider:
+class LumaProvider(VendorProvider):
     name = "luma"
     poll_interval_s = 10
 
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str = "https://api.lumalabs.ai/dream-machine/v1",
-        model: str = "ray-2",
-        max_bytes: int = 500 * 1024 * 1024,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.max_bytes = max_bytes
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = make_vendor_client()
-        return self._client
-
-    def configured(self) -> bool:
-        return bool(self.api_key)
+    default_base_url = "https://api.lumalabs.ai/dream-machine/v1"
+    default_model = "ray-2"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key or ''}"}

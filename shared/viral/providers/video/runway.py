@@ -9,15 +9,13 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
-import httpx
-
 from viral.errors import Permanent
 from viral.providers.video.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    VendorProvider,
     call_json,
-    make_vendor_client,
     stream_to,
 )
 
@@ -28,33 +26,12 @@ _RUNNING = frozenset({"PENDING", "THROTTLED", "RUNNING"})
 _DURATIONS = (4, 6, 8)
 
 
-class RunwayProvider:
+class RunwayProvider(VendorProvider):
     name = "runway"
     poll_interval_s = 10  # the vendor asks for no more than one poll every five seconds
 
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str = "https://api.dev.runwayml.com",
-        model: str = "veo3.1_fast",
-        max_bytes: int = 500 * 1024 * 1024,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.max_bytes = max_bytes
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = make_vendor_client()
-        return self._client
-
-    def configured(self) -> bool:
-        return bool(self.api_key)
+    default_base_url = "https://api.dev.runwayml.com"
+    default_model = "veo3.1_fast"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key or ''}", "X-Runway-Version": API_VERSION}

@@ -10,15 +10,13 @@ import re
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from viral.errors import Permanent
 from viral.providers.video.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    VendorProvider,
     call_json,
-    make_vendor_client,
     stream_to,
 )
 
@@ -27,33 +25,12 @@ _OPERATION = re.compile(r"^models/[A-Za-z0-9._-]+/operations/[A-Za-z0-9._-]+$")
 _DURATIONS = (4, 6, 8)
 
 
-class VeoProvider:
+class VeoProvider(VendorProvider):
     name = "veo"
     poll_interval_s = 15  # requests take 11 s at best, up to 6 min at peak
 
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str = "https://generativelanguage.googleapis.com",
-        model: str = "veo-3.1-fast-generate-preview",
-        max_bytes: int = 500 * 1024 * 1024,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.max_bytes = max_bytes
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = make_vendor_client()
-        return self._client
-
-    def configured(self) -> bool:
-        return bool(self.api_key)
+    default_base_url = "https://generativelanguage.googleapis.com"
+    default_model = "veo-3.1-fast-generate-preview"
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.api_key or ""}
