@@ -352,3 +352,23 @@ def test_api_usage_is_recorded_in_batches(
         ("/api/generations/{generation_id}", "GET", 404)
     ]
     assert all(r.api_key_id is not None for r in rows)
+
+
+def test_an_admin_scoped_key_of_a_member_cannot_manage_keys_or_billing(gateway: Gateway, tenant_a: uuid.UUID) -> None:
+    from viral.db.uow import unit_of_work
+
+    with unit_of_work(tenant_a) as uow:
+        member = uow.members.provision(
+            clerk_user_id=f"user_{uuid.uuid4().hex[:8]}",
+            clerk_org_id=None,
+            tenant_name="Tenant A",
+            email=None,
+            name=None,
+            role="MEMBER",
+        )
+    with tenant_scope(tenant_a):
+        key = auth.create_api_key(scopes=("read", "admin"), user_id=member.user_id).secret
+    for target in ("/api/user/api-keys/generate", "/api/billing/create-portal"):
+        answer = gateway.request("POST", target, headers=bearer(key), json={})
+        assert answer.status == HTTPStatus.FORBIDDEN, target
+        assert "no longer an ADMIN" in answer.json()["error"]

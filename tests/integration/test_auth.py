@@ -201,3 +201,33 @@ def test_session_tokens_refused_when_no_key_is_configured(database_url: object) 
 def test_pem_with_escaped_newlines_is_accepted(database_url: object) -> None:
     settings = Settings(clerk_jwt_key=key_pair()[1].replace("\n", "\\n"), clerk_authorized_parties=DASHBOARD_ORIGIN)
     assert auth.authenticate(_bearer(session_token(f"user_{uuid.uuid4().hex[:8]}")), settings).method == "clerk"
+
+
+def test_a_memoised_session_token_is_not_honoured_past_its_expiry(
+    clerk_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viral.services import key_lookup
+
+    verified: list[str] = []
+
+    def verify(headers: dict[str, str], settings: Settings | None = None) -> auth.Principal:
+        verified.append(headers["Authorization"])
+        return auth.authenticate(headers, clerk_settings)
+
+    monkeypatch.setattr(key_lookup, "authenticate", verify)
+    cache = key_lookup.PrincipalCache(ttl_s=60)
+    token = session_token(f"user_{uuid.uuid4().hex[:8]}", expires_in=8)
+    cache.authenticate(_bearer(token), now=0)
+    cache.authenticate(_bearer(token), now=5)
+    assert len(verified) == 1, "memoised within the token's lifetime"
+    cache.authenticate(_bearer(token), now=9)
+    assert len(verified) == 2, "past the token's exp the memo no longer answers: the token is verified again"
+
+
+def test_a_demoted_organisation_admin_is_a_member_at_the_next_sign_in(clerk_settings: Settings) -> None:
+    org = {"id": f"org_{uuid.uuid4().hex[:8]}", "slg": "acme", "rol": "admin"}
+    user = f"user_{uuid.uuid4().hex[:8]}"
+    first = auth.authenticate(_bearer(session_token(user, o=org)), clerk_settings)
+    demoted = auth.authenticate(_bearer(session_token(user, o={**org, "rol": "member"})), clerk_settings)
+    assert (first.role, demoted.role) == ("ADMIN", "MEMBER")
+    assert first.user_id == demoted.user_id

@@ -251,3 +251,20 @@ def test_forbidden_maps_rls_violations(tenant_a: uuid.UUID) -> None:
         uow.session.execute(
             text("insert into generations (tenant_id, id, trend_text) values (:t, 'g', '')"), {"t": str(uuid.uuid4())}
         )
+
+
+def test_a_unit_of_work_without_its_bind_sees_and_writes_nothing(tenant_a: uuid.UUID) -> None:
+    """bind=False is for statements that bind the tenant themselves; anything else fails closed."""
+    from viral.db.uow import unit_of_work
+
+    _seed(tenant_a)
+    with unit_of_work(tenant_a, bind=False) as uow:
+        assert uow.session.execute(text("select count(*) from generations")).scalar_one() == 0
+    with pytest.raises(Forbidden), unit_of_work(tenant_a, bind=False) as uow:
+        uow.session.execute(
+            text("insert into generations (tenant_id, id, trend_text) values (:t, 'g-x', '')"), {"t": str(tenant_a)}
+        )
+    with unit_of_work(tenant_a, bind=False) as uow:  # the rate-limit hit binds itself, then counts for A only
+        first = uow.rate_limits.hit("probe", window_seconds=10)
+        second = uow.rate_limits.hit("probe", window_seconds=10)
+    assert (first.count, second.count, first.tier) == (1, 2, "FREE")

@@ -24,10 +24,17 @@ def require_scope(router: Router, scope: str) -> Principal:
     return caller
 
 
-def require_admin(router: Router) -> Principal:
+def require_admin(router: Router, *, what: str = "API keys") -> Principal:
+    """An ADMIN session, or an API key with the admin scope whose owner (if it has one) is an ADMIN today.
+
+    Keys made by an operator (CLI, `make run`) have no owner; a key's owner demoted later loses its admin rights.
+    """
     caller = principal(router)
     if caller.method == "clerk" and caller.role != "ADMIN":
-        raise Forbidden("only an ADMIN can manage API keys")
-    if caller.method == "api_key" and "admin" not in caller.scopes:
-        raise Forbidden("this API key lacks the 'admin' scope")
+        raise Forbidden(f"only an ADMIN can manage {what}")
+    if caller.method == "api_key":
+        if "admin" not in caller.scopes:
+            raise Forbidden("this API key lacks the 'admin' scope")
+        if caller.user_id is not None and caller.role != "ADMIN":
+            raise Forbidden(f"this API key's owner is no longer an ADMIN and cannot manage {what}")
     return caller

@@ -10,7 +10,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from viral.db.uow import unit_of_work
 from viral.errors import DomainError, Unauthorized
 from viral.http import error_body, json_response, status_of
 from viral.observability import logger
@@ -60,16 +59,12 @@ def rate_limited(bucket: str) -> Callable[[APIGatewayRestResolver, NextMiddlewar
     def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         if not get_settings().rate_limit_enabled:
             return next_middleware(app)
-        # The count and the route share one transaction (the route's services join it), which saves the route
-        # a tenant bind. A request whose route fails rolls its count back with its work: only requests that did
-        # work, or were refused for the rate, count.
-        with unit_of_work():
-            decision = hit_rate_limit(bucket)
-            if not decision.allowed:
-                headers = {**decision.headers(), "Retry-After": str(decision.retry_after_s)}
-                message = f"Rate limit exceeded. Try again in {decision.retry_after_s}s"
-                return json_response(HTTPStatus.TOO_MANY_REQUESTS, error_body(message, "RATE_LIMIT_EXCEEDED"), headers)
-            response = next_middleware(app)
+        decision = hit_rate_limit(bucket)
+        if not decision.allowed:
+            headers = {**decision.headers(), "Retry-After": str(decision.retry_after_s)}
+            message = f"Rate limit exceeded. Try again in {decision.retry_after_s}s"
+            return json_response(HTTPStatus.TOO_MANY_REQUESTS, error_body(message, "RATE_LIMIT_EXCEEDED"), headers)
+        response = next_middleware(app)
         response.headers.update(decision.headers())
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,17 +65,24 @@ class UnitOfWork:
         e.g. marking a webhook event done in the same transaction that applies it); back to the runtime role after.
         """
         settings = get_settings()
+        back = text(f"SET LOCAL ROLE {settings.db_runtime_role}")
         self.session.execute(text(f"SET LOCAL ROLE {settings.db_system_role}"))
-        yield self.session
-        # Not in a finally: after an error the transaction rolls back, and the SET LOCAL with it.
-        self.session.execute(text(f"SET LOCAL ROLE {settings.db_runtime_role}"))
+        try:
+            yield self.session
+        except BaseException:
+            # A caller that catches the error and goes on must not go on as the system role. In an aborted
+            # transaction the switch fails, harmlessly: the rollback ends the SET LOCAL anyway.
+            with contextlib.suppress(Exception):
+                self.session.execute(back)
+            raise
+        self.session.execute(back)
 
 
 _active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)
 
 
 @contextmanager
-def unit_of_work(tenant_id: str | uuid.UUID | None = None) -> Iterator[UnitOfWork]:
+def unit_of_work(tenant_id: str | uuid.UUID | None = None, *, bind: bool = True) -> Iterator[UnitOfWork]:
     """Run the block in one transaction for `tenant_id` (default: the tenant bound to this context).
 
     A nested call for the same tenant joins the outer transaction, so services compose atomically.
@@ -93,7 +101,10 @@ def unit_of_work(tenant_id: str | uuid.UUID | None = None) -> Iterator[UnitOfWor
     token = _active.set(uow)
     try:
         with tenant_scope(tenant), translate_database_errors(), session.begin():
-            session.execute(_BIND_TENANT, {"tenant": str(tenant)})
+            if bind:
+                session.execute(_BIND_TENANT, {"tenant": str(tenant)})
+            # bind=False: the block's first statement binds the tenant itself (one round trip fewer). Until it
+            # does, row-level security sees no tenant: nothing is readable or writable (fail closed).
             yield uow
     finally:
         _active.reset(token)

@@ -181,5 +181,23 @@ class PrincipalCache:
         found = authenticate(headers)
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (now + self.ttl_s, found)
+        ttl = self.ttl_s
+        if kind == "jwt":  # never past the token's own expiry (session tokens live about a minute)
+            ttl = min(ttl, _seconds_left(token))
+        if ttl > 0:
+            self._entries[key] = (now + ttl, found)
         return found
+
+
+def _seconds_left(token: str) -> float:
+    """Seconds until a (just verified) JWT's `exp`, read from its payload; 0 when it cannot be read."""
+    import base64
+    import json
+    import time
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return max(0.0, float(claims["exp"]) - time.time())
+    except (IndexError, ValueError, KeyError, TypeError):
+        return 0.0

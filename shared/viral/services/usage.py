@@ -115,7 +115,9 @@ class RateLimitDecision:
 
 def hit_rate_limit(bucket: str) -> RateLimitDecision:
     """Count this request against the tenant's window for `bucket`, atomically in one statement."""
-    with unit_of_work() as uow:
+    # Its own short transaction, committed before the route runs (the route may call vendors and send messages),
+    # in one statement: the hit binds the tenant itself.
+    with unit_of_work(bind=False) as uow:
         state = uow.rate_limits.hit(bucket, window_seconds=RATE_WINDOW_S)
     limit = RATE_LIMITS.get(state.tier, RATE_LIMITS["FREE"])
     return RateLimitDecision(

@@ -9,22 +9,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from viral.api.context import principal
+from viral.api.context import require_admin
 from viral.api.forms import is_form_post, request_fields
 from viral.api.middleware import rate_limited
-from viral.errors import Forbidden, InvalidInput
+from viral.errors import InvalidInput
 from viral.services.billing import BillingRedirect, open_billing_portal, start_checkout
 
 router = Router()
 
 
 def _require_billing_admin() -> None:
-    """Billing changes what the whole tenant pays: an ADMIN session, or an API key with the admin scope."""
-    caller = principal(router)
-    if caller.method == "clerk" and caller.role != "ADMIN":
-        raise Forbidden("only an ADMIN can manage billing")
-    if caller.method == "api_key" and "admin" not in caller.scopes:
-        raise Forbidden("this API key lacks the 'admin' scope")
+    """Billing changes what the whole tenant pays: only an admin (see require_admin)."""
+    require_admin(router, what="billing")
 
 
 def _is_form_post() -> bool:

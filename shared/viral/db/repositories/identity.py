@@ -103,7 +103,9 @@ class MembershipRepository(TenantRepositoryBase[User]):
         )
         row: Any = self.session.execute(
             new_user.on_conflict_do_update(
-                constraint="uq_users_tenant_clerk", set_={"last_login_at": func.now()}
+                # The verified token is the truth about the role now (a demoted org admin is a member at once).
+                constraint="uq_users_tenant_clerk",
+                set_={"last_login_at": func.now(), "role": new_user.excluded.role},
             ).returning(User.id, User.role)
         ).one()
         return Member(tenant_id=self.tenant_id, user_id=row.id, role=row.role)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from viral.db.models import Job, RateLimitWindow, Tenant
+from viral.db.models import Job, RateLimitWindow
 from viral.db.repositories.base import TenantRepositoryBase
 
 
@@ -115,23 +115,28 @@ class RateLimitRepository(TenantRepositoryBase[RateLimitWindow]):
     model = RateLimitWindow
 
     def hit(self, bucket: str, *, window_seconds: int) -> WindowState:
-        """Count one request in the current fixed window (a new window once the old one expired): one statement."""
-        new = insert(RateLimitWindow).values(self._stamp({"bucket": bucket, "count": 1}))
-        expired = RateLimitWindow.window_start <= func.now() - text(f"interval '{int(window_seconds)} seconds'")
-        statement = new.on_conflict_do_update(
-            index_elements=[RateLimitWindow.tenant_id, RateLimitWindow.bucket],
-            set_={
-                "count": case((expired, 1), else_=RateLimitWindow.count + 1),
-                "window_start": case((expired, func.now()), else_=RateLimitWindow.window_start),
-            },
-        ).returning(
-            RateLimitWindow.count,
-            RateLimitWindow.window_start,
-            # The plan decides the limit; reading it here saves the request a round trip.
-            select(Tenant.subscription_tier).where(Tenant.id == self.tenant_id).scalar_subquery(),
-        )
-        count, window_start, tier = self.session.execute(statement).one()
-        return WindowState(count=count, window_start=window_start, tier=tier or "FREE")
+        """Count one request in the current fixed window (a new window once the old one expired).
+
+        One statement that also binds the tenant for its transaction (see unit_of_work(bind=False)): the insert's
+        row comes from the CTE that calls set_config, so the binding precedes every row-level-security check.
+        """
+        row = self.session.execute(
+            _HIT, {"tenant": str(self.tenant_id), "bucket": bucket, "window": int(window_seconds)}
+        ).one()
+        return WindowState(count=row[0], window_start=row[1], tier=row[2] or "FREE")
+
+
+_HIT = text("""
+with bound as (select set_config('app.tenant_id', :tenant, true) as tenant)
+insert into rate_limits (tenant_id, bucket, count, window_start)
+select cast(bound.tenant as uuid), :bucket, 1, now() from bound
+on conflict (tenant_id, bucket) do update set
+  count = case when rate_limits.window_start <= now() - make_interval(secs => :window) then 1
+               else rate_limits.count + 1 end,
+  window_start = case when rate_limits.window_start <= now() - make_interval(secs => :window) then now()
+                      else rate_limits.window_start end
+returning count, window_start, (select t.subscription_tier from tenants t where t.id = rate_limits.tenant_id)
+""")
 
 
 FEEDBACK_SUMMARY = text("""
