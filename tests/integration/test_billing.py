@@ -738,3 +738,13 @@ def test_a_reconcile_message_sample_parses(billing: Billing) -> None:
     assert answer == {"batchItemFailures": []}
     sample = load_event("sqs_billing_stripe_event_v1")["Records"][0]
     assert StripeEventMessage.model_validate_json(sample["body"]).checkout is not None
+
+
+def test_metadata_naming_another_tenant_than_the_customers_owner_is_ignored(
+    billing: Billing, gateway: Gateway, tenant_a: uuid.UUID, tenant_b: uuid.UUID
+) -> None:
+    """A subscription of A's customer whose metadata names B (made outside our Checkout) upgrades nobody."""
+    subscription = subscribe(billing, tenant_a, "PRO")
+    subscription["metadata"] = {"tenant_id": str(tenant_b), "tier": "AGENCY"}
+    billing.deliver_all(gateway, billing.fake.event("customer.subscription.updated", subscription, created=JAN + 10))
+    assert (state_of(tenant_a).tier, state_of(tenant_b).tier) == ("FREE", "FREE")

@@ -171,7 +171,10 @@ def handle_billing_message(message: StripeEventMessage | ReconcileMessage, *, se
 def apply_stripe_event(message: StripeEventMessage, *, settings: Settings | None = None) -> str:
     """Apply a recorded Stripe event to its tenant, once, in the transaction that settles it."""
     settings = settings or get_settings()
-    tenant = tenant_hint(message) or _tenant_of_customer(customer_of(message))
+    # The tenant that owns the customer wins: metadata names a tenant only for a customer we don't know yet
+    # (a subscription made elsewhere on the same Stripe account must not grant another tenant a plan).
+    hinted, owner = tenant_hint(message), _tenant_of_customer(customer_of(message))
+    tenant = None if hinted and owner and hinted != owner else (owner or hinted)
     if tenant is None:
         with system_unit_of_work() as system:
             WebhookEventRepository(system.session).claim(
