@@ -372,3 +372,34 @@ def test_an_admin_scoped_key_of_a_member_cannot_manage_keys_or_billing(gateway: 
         answer = gateway.request("POST", target, headers=bearer(key), json={})
         assert answer.status == HTTPStatus.FORBIDDEN, target
         assert "no longer an ADMIN" in answer.json()["error"]
+
+
+def test_usage_rows_ride_on_the_next_bind_without_an_extra_statement(
+    gateway: Gateway, tenant_a: uuid.UUID, tenant_b: uuid.UUID, key_for: KeyFor, owner_engine: Any
+) -> None:
+    from sqlalchemy import event, text
+    from viral.db.engine import get_engine
+    from viral.services.usage import usage_recorder
+
+    key_a, key_b = key_for(tenant_a), key_for(tenant_b)
+    usage_recorder.flush()
+    gateway.request("GET", "/api/user/usage", headers=bearer(key_a))  # leaves A's row waiting
+    gateway.request("GET", "/api/user/usage", headers=bearer(key_b))  # B's bind must not write A's row
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(get_engine(), "before_cursor_execute", record)
+    try:
+        gateway.request("GET", "/api/user/usage", headers=bearer(key_a))
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", record)
+    with owner_engine.connect() as connection:
+        counts = {
+            name: connection.execute(text("select count(*) from api_usage where tenant_id = :t"), {"t": t}).scalar()
+            for name, t in (("a", tenant_a), ("b", tenant_b))
+        }
+    assert len(statements) == 2, "the bind carried the waiting row: no extra round trip"
+    assert counts == {"a": 1, "b": 0}, "each tenant's rows are written only by its own bind"
+    usage_recorder.flush()

@@ -30,11 +30,21 @@ from viral.db.repositories.engine_inputs import EngineRepository
 from viral.db.repositories.imports import ImportRepository
 from viral.db.repositories.operations import JobRepository, RateLimitRepository
 from viral.db.repositories.videos import VideoRepository
+from viral.db.usage_rows import bind_with_rows, pending_usage_rows
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
 from viral.tenancy import current_tenant, parse_tenant_id, tenant_scope
 
 _BIND_TENANT = text("select set_config('app.tenant_id', :tenant, true)")
+
+
+def _bind(session: Session, tenant: uuid.UUID) -> None:
+    """Bind the tenant for this transaction (one statement, which also writes its pending usage rows)."""
+    pending = pending_usage_rows.take(tenant)
+    if not pending:
+        session.execute(_BIND_TENANT, {"tenant": str(tenant)})
+        return
+    bind_with_rows(session, tenant, pending)
 
 
 class UnitOfWork:
@@ -102,7 +112,7 @@ def unit_of_work(tenant_id: str | uuid.UUID | None = None, *, bind: bool = True)
     try:
         with tenant_scope(tenant), translate_database_errors(), session.begin():
             if bind:
-                session.execute(_BIND_TENANT, {"tenant": str(tenant)})
+                _bind(session, tenant)
             # bind=False: the block's first statement binds the tenant itself (one round trip fewer). Until it
             # does, row-level security sees no tenant: nothing is readable or writable (fail closed).
             yield uow

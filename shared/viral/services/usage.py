@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
-
-from viral.db.models import ApiUsage
 from viral.db.uow import system_unit_of_work, unit_of_work
+from viral.db.usage_rows import INSERT_ROWS, as_json, pending_usage_rows
 from viral.errors import NotFound
 from viral.observability import logger
 from viral.plans import API_RATE_WINDOW_S, PLANS, plan_for
@@ -129,18 +125,17 @@ def hit_rate_limit(bucket: str) -> RateLimitDecision:
 
 
 class UsageRecorder:
-    """Buffers API usage rows and writes them in one multi-row insert, every `max_rows` or `max_age_s`.
+    """Records API usage off the request path.
 
-    This keeps the insert off most requests' path. Rows still buffered when an execution environment is
-    reclaimed are lost: acceptable for usage analytics, never used for billing.
+    Each row waits for its tenant's next transaction, whose bind statement writes it (no extra round trip).
+    Rows of tenants that do not come back within `max_age_s`, or more than `max_rows` waiting in all, are written
+    by one batched insert on the system path. Rows still waiting when an execution environment is reclaimed are
+    lost: acceptable for usage analytics, never used for billing.
     """
 
-    def __init__(self, *, max_rows: int = 25, max_age_s: float = 30.0) -> None:
+    def __init__(self, *, max_rows: int = 200, max_age_s: float = 60.0) -> None:
         self.max_rows = max_rows
         self.max_age_s = max_age_s
-        self._rows: list[dict[str, Any]] = []
-        self._oldest = 0.0
-        self._lock = threading.Lock()
 
     def record(
         self,
@@ -152,33 +147,28 @@ class UsageRecorder:
         status_code: int,
         response_time_ms: int,
     ) -> None:
-        with self._lock:
-            if not self._rows:
-                self._oldest = time.monotonic()
-            self._rows.append(
-                {
-                    "tenant_id": tenant_id,
-                    "api_key_id": api_key_id,
-                    "endpoint": endpoint[:255],
-                    "method": method[:8],
-                    "status_code": status_code,
-                    "response_time": response_time_ms,
-                    "timestamp": datetime.now(UTC),
-                }
-            )
-            due = len(self._rows) >= self.max_rows or time.monotonic() - self._oldest >= self.max_age_s
-        if due:
+        pending_usage_rows.add(
+            tenant_id,
+            {
+                "api_key_id": api_key_id,
+                "endpoint": endpoint[:255],
+                "method": method[:8],
+                "status_code": status_code,
+                "response_time": response_time_ms,
+                "timestamp": datetime.now(UTC),
+            },
+        )
+        if pending_usage_rows.size() >= self.max_rows or pending_usage_rows.oldest_age_s() >= self.max_age_s:
             self.flush()
 
     def flush(self) -> int:
-        """Write every buffered row now (one statement); the number written."""
-        with self._lock:
-            rows, self._rows = self._rows, []
+        """Write every waiting row now (one statement on the system path); the number written."""
+        rows = [{**row, "tenant_id": tenant} for tenant, row in pending_usage_rows.take_all()]
         if not rows:
             return 0
         try:
             with system_unit_of_work() as system:
-                system.session.execute(insert(ApiUsage), rows)
+                system.session.execute(INSERT_ROWS, {"rows": as_json(rows)})
         except Exception:  # usage analytics must never fail a request
             logger.exception("api usage rows dropped", extra={"rows": len(rows)})
             return 0
