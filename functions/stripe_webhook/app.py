@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.http import json_response, register_error_handlers
+from viral.http import json_response, raw_body, register_error_handlers
 from viral.observability import logger, metrics, tracer
 from viral.services.billing import receive_stripe_webhook
 
@@ -20,8 +19,7 @@ register_error_handlers(app)
 @app.post("/api/webhooks/stripe")
 def stripe_webhook() -> Response[str]:
     event = app.current_event
-    # The signature covers the exact bytes Stripe sent: never a re-serialised body.
-    raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    raw = raw_body(event)
     receipt = receive_stripe_webhook(raw, event.headers)
     metrics.add_metric(name=f"StripeWebhook{receipt.status.capitalize()}", unit="Count", value=1)
     return json_response(HTTPStatus.OK, receipt.wire())

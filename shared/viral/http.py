@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from http import HTTPStatus
 from typing import Any
@@ -84,3 +85,9 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 def _extra_headers(error: errors.DomainError) -> dict[str, str] | None:
     headers = getattr(error, "headers", None)
     return dict(headers) if isinstance(headers, dict) else None
+
+
+def raw_body(event: Any) -> bytes:
+    """The exact bytes the sender signed (a webhook's signature never covers a re-serialised body)."""
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode()

@@ -103,10 +103,9 @@ def measure_gap(concept: dict[str, Any], feedback: PerformanceFeedback) -> Perfo
 
 
 def current_model(uow: UnitOfWork) -> ScoreModel:
-    found = uow.engine.inputs(region="US", ttl_s=60)
-    if found.model_version is None or found.model_weights is None:
-        return ScoreModel()
-    return ScoreModel(version=found.model_version, weights=found.model_weights)
+    """The tenant's current score model (the defaults until a first adjustment stores a version)."""
+    found = uow.engine.current_score_model()
+    return ScoreModel() if found is None else ScoreModel(version=found[0], weights=found[1])
 
 
 # --- one feedback ---------------------------------------------------------------------------------------------

@@ -96,6 +96,17 @@ class EngineRepository:
             .on_conflict_do_nothing()
         )
 
+    def current_score_model(self) -> tuple[int, dict[str, Any]] | None:
+        """The tenant's newest score-model version and its weights (None: the implicit defaults, version 1)."""
+        statement = (
+            select(ScoreModel.version, ScoreModel.weights)
+            .where(ScoreModel.tenant_id == self.tenant_id)
+            .order_by(ScoreModel.version.desc())
+            .limit(1)
+        )
+        row = self.session.execute(statement).one_or_none()
+        return None if row is None else (row.version, row.weights)
+
     def score_model(self, version: int) -> dict[str, Any] | None:
         statement = select(ScoreModel.weights).where(
             ScoreModel.tenant_id == self.tenant_id, ScoreModel.version == version

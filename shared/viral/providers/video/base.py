@@ -97,6 +97,7 @@ class VendorProvider:
     """What the vendor adapters share: a key, a base URL, a model, a download size cap and a lazily made client."""
 
     name: str
+    vendor: str  # how errors name the vendor
     poll_interval_s: int
     default_base_url: str
     default_model: str
@@ -124,6 +125,12 @@ class VendorProvider:
 
     def configured(self) -> bool:
         return bool(self.api_key)
+
+    def download(self, status: JobStatus, sink: IO[bytes], request: RenderRequest) -> int:
+        """Stream the result into `sink`; result URLs are pre-signed, so our key never goes with them."""
+        if not status.result_url:
+            raise Permanent(f"{self.vendor} gave no result to download")
+        return stream_to(self.client, status.result_url, sink, self.vendor, max_bytes=self.max_bytes)
 
 
 def make_vendor_client(*, connect_s: float = 5.0, read_s: float = 30.0) -> httpx.Client:

@@ -7,7 +7,7 @@ setting, so the adapter can follow Luma to a newer surface with the same create/
 from __future__ import annotations
 
 import re
-from typing import IO, Any
+from typing import Any
 
 from viral.errors import Permanent
 from viral.providers.video.base import (
@@ -16,7 +16,6 @@ from viral.providers.video.base import (
     RenderRequest,
     VendorProvider,
     call_json,
-    stream_to,
 )
 
 VENDOR = "Luma"
@@ -28,6 +27,7 @@ class LumaProvider(VendorProvider):
     name = "luma"
     poll_interval_s = 10
 
+    vendor = VENDOR
     default_base_url = "https://api.lumalabs.ai/dream-machine/v1"
     default_model = "ray-2"
 
@@ -60,11 +60,6 @@ class LumaProvider(VendorProvider):
         if not isinstance(generation, dict):
             raise Permanent(f"{VENDOR} answered with an unexpected generation")
         return _status(generation)
-
-    def download(self, status: JobStatus, sink: IO[bytes], request: RenderRequest) -> int:
-        if not status.result_url:
-            raise Permanent(f"{VENDOR} gave no result to download")
-        return stream_to(self.client, status.result_url, sink, VENDOR, max_bytes=self.max_bytes)
 
 
 def _status(generation: dict[str, Any]) -> JobStatus:

@@ -7,7 +7,7 @@ and expire within 24 to 48 hours; polling the task again gives fresh ones.
 from __future__ import annotations
 
 import re
-from typing import IO, Any
+from typing import Any
 
 from viral.errors import Permanent
 from viral.providers.video.base import (
@@ -16,7 +16,6 @@ from viral.providers.video.base import (
     RenderRequest,
     VendorProvider,
     call_json,
-    stream_to,
 )
 
 VENDOR = "Runway"
@@ -30,6 +29,7 @@ class RunwayProvider(VendorProvider):
     name = "runway"
     poll_interval_s = 10  # the vendor asks for no more than one poll every five seconds
 
+    vendor = VENDOR
     default_base_url = "https://api.dev.runwayml.com"
     default_model = "veo3.1_fast"
 
@@ -64,12 +64,6 @@ class RunwayProvider(VendorProvider):
         if not isinstance(task, dict):
             raise Permanent(f"{VENDOR} answered with an unexpected task")
         return _status(task)
-
-    def download(self, status: JobStatus, sink: IO[bytes], request: RenderRequest) -> int:
-        if not status.result_url:
-            raise Permanent(f"{VENDOR} gave no result to download")
-        # Output URLs are pre-signed: our key never goes with them.
-        return stream_to(self.client, status.result_url, sink, VENDOR, max_bytes=self.max_bytes)
 
 
 def _status(task: dict[str, Any]) -> JobStatus:

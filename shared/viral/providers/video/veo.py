@@ -29,6 +29,7 @@ class VeoProvider(VendorProvider):
     name = "veo"
     poll_interval_s = 15  # requests take 11 s at best, up to 6 min at peak
 
+    vendor = VENDOR
     default_base_url = "https://generativelanguage.googleapis.com"
     default_model = "veo-3.1-fast-generate-preview"
 
