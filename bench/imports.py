@@ -127,9 +127,9 @@ def _child(path: Path, tenant: str, trace: bool) -> dict[str, Any]:
     """In the measuring process: import the file and report time and memory."""
     import tracemalloc
 
-    from viral.services.health import check_health
-    from viral.services.imports import import_local_file
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
+    from viral.imports.service import import_local_file
+    from viral.operations.health import check_health
     from viral.tenancy import tenant_scope
 
     check_health()  # engine, connection and the modules a request loads, before the baseline

@@ -32,8 +32,8 @@ class Caller:
 
 def make_caller(url: URL, name: str, *, tier: str | None = None, monthly_quota: int | None = None) -> Caller:
     """A new tenant (optionally on `tier` with `monthly_quota`) and an API key with the default scopes."""
-    from viral.services.auth import authenticate, create_api_key
-    from viral.services.tenants import create_tenant
+    from viral.identity.auth import authenticate, create_api_key
+    from viral.identity.tenants import create_tenant
     from viral.tenancy import tenant_scope
 
     tenant = create_tenant(name)
@@ -101,7 +101,7 @@ def lambda_context(name: str) -> Any:
 def flush_usage_rows() -> None:
     """Write the usage rows the Api middleware buffers per process, while their database is still there (left
     buffered, they would be flushed by a later benchmark into another database, and counted as its statements)."""
-    from viral.services.usage import usage_recorder
+    from viral.operations.usage import usage_recorder
 
     usage_recorder.flush()
 

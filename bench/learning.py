@@ -20,6 +20,9 @@ from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from viral.content.engine_repository import EngineRepository
+from viral.learning.repository import CritiqueRepository, FeedbackRepository
+
 from bench.common import RESULTS_DIR, Figure, print_table, throwaway_database, write_results
 
 CYCLES = 30
@@ -51,7 +54,7 @@ def spearman(xs: list[float], ys: list[float]) -> float:
 
 
 def hidden_truth(rng: random.Random, *, at_truth: bool) -> dict[str, dict[str, float]]:
-    from viral.services.scoring import DEFAULT_WEIGHTS
+    from viral.content.scoring import DEFAULT_WEIGHTS
 
     truth = deepcopy(DEFAULT_WEIGHTS["categoryWeights"])
     if not at_truth:
@@ -63,7 +66,7 @@ def hidden_truth(rng: random.Random, *, at_truth: bool) -> dict[str, dict[str, f
 
 def audience_score(breakdown: dict[str, Any], category_weight_true: float, rng: random.Random) -> float:
     """The score the audience really gives: our formula with the true category weight, times noise."""
-    from viral.services.scoring import squash
+    from viral.content.scoring import squash
 
     factors = {f["name"]: f["multiplier"] for f in breakdown["factors"]}
     raw = breakdown["raw"] / factors["categoryWeight"] * category_weight_true
@@ -72,7 +75,7 @@ def audience_score(breakdown: dict[str, Any], category_weight_true: float, rng: 
 
 def original_rule(uow: Any, critiques: list[Any]) -> None:
     """The original app's adjustment, applied critique by critique as it did (category weight only)."""
-    from viral.services.reflexion import current_model
+    from viral.learning.reflexion import current_model
 
     model = current_model(uow)
     weights = deepcopy(model.weights)
@@ -88,25 +91,25 @@ def original_rule(uow: Any, critiques: list[Any]) -> None:
         weights["categoryWeights"][gap.platform][gap.category] = min(2.0, max(0.5, new))
         changed = True
     if changed:
-        uow.engine.add_score_model(
+        uow.repository(EngineRepository).add_score_model(
             version=model.version + 1,
             weights=weights,
             source="adjustment",
             based_on=model.version,
             reason="original rule",
         )
-    uow.critiques.mark_applied([c.id for c in critiques])
+    uow.repository(CritiqueRepository).mark_applied([c.id for c in critiques])
 
 
 def run_arm(*, learner: str, at_truth: bool) -> dict[str, list[float]]:
     from sqlalchemy import text
+    from viral.content.concepts import ConceptRequest
+    from viral.content.generation import generate
     from viral.db.engine import get_engine
     from viral.db.uow import unit_of_work
-    from viral.schemas.learning import FeedbackMetrics, PerformanceFeedback
-    from viral.services.concepts import ConceptRequest
-    from viral.services.generation import generate
-    from viral.services.reflexion import reflect, run_reflexion, score_to_engagement
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
+    from viral.learning.reflexion import reflect, run_reflexion, score_to_engagement
+    from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
     from viral.tenancy import tenant_scope
 
     rng = random.Random(SEED)
@@ -142,7 +145,7 @@ def run_arm(*, learner: str, at_truth: bool) -> dict[str, list[float]]:
                             metrics=FeedbackMetrics(views=views, likes=likes, shares=0, comments=0),
                             engagement_rate=likes / views * 100,
                         )
-                        uow.feedback.add(feedback)
+                        uow.repository(FeedbackRepository).add(feedback)
                         critiques.append(reflect(uow, feedback).critique)
                 if learner == "original_rule":
                     original_rule(uow, critiques)

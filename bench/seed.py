@@ -1,6 +1,6 @@
 """Set-based seeding: generations and concepts built inside PostgreSQL from word lists, as the owner.
 
-Text columns follow the app's rules exactly (viral.db.repositories.generations): `search_text` is the lower-cased
+Text columns follow the app's rules exactly (viral.content.repository): `search_text` is the lower-cased
 title, caption, hashtags and trend source joined by spaces; `trend_text` the lower-cased topics joined by spaces;
 `trend_topics` the topics; `search_doc` the trend text and the concepts' search texts joined by the unit separator.
 Every value but the dates is a hash of (generation, position, salt), so the data is the same on every run.

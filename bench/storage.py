@@ -44,7 +44,7 @@ REPEAT, WARMUP = 40, 3
 PAGE = 50
 RATIO_TARGET, SEARCH_P50_TARGET_MS, GROWTH_TARGET = 2.0, 50.0, 3.0
 ANALYTICS_P50_TARGET_MS, STATEMENTS_TARGET = 250.0, 3
-# Functions of viral.services.storage that never touch the database.
+# Functions of viral.content.storage that never touch the database.
 PURE_FUNCTIONS = {"engagement_rate"}
 
 _RAW_LATEST = """
@@ -149,7 +149,7 @@ def _figures(
 
 def _seed(url: URL, topics: list[corpus.Topic]) -> tuple[list[SeededTenant], dict[str, Any]]:
     """Both tenants, bulk-loaded without the secondary indexes, which are then rebuilt; then VACUUM ANALYZE."""
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
 
     tenants = [SeededTenant(label, create_tenant(f"bench {label}").id, n) for label, n in SIZES.items()]
     timings: dict[str, float] = {}
@@ -176,8 +176,8 @@ def _seed(url: URL, topics: list[corpus.Topic]) -> tuple[list[SeededTenant], dic
 
 def _check_seed(owner: pg8000.native.Connection, tenants: list[SeededTenant]) -> None:
     """Seeded rows must be valid concepts whose search columns match what the app itself would write."""
-    from viral.db.repositories.generations import concept_search_text, search_doc
-    from viral.schemas.content import Generation, ViralConcept
+    from viral.content.repository import concept_search_text, search_doc
+    from viral.content.schemas import Generation, ViralConcept
 
     for tenant in tenants:  # the first rows of each tenant, as the rows are all built by the same SQL
         concepts = owner.run(
@@ -230,7 +230,7 @@ def _selectivity(
 
 def _listing(owner: pg8000.native.Connection, tenant: SeededTenant) -> list[Figure]:
     """get_generations(limit=50) against the raw query returning the same rows."""
-    from viral.services import storage
+    from viral.content import storage
     from viral.tenancy import tenant_scope
 
     def raw() -> list[list[Any]]:
@@ -256,7 +256,7 @@ def _listing(owner: pg8000.native.Connection, tenant: SeededTenant) -> list[Figu
 
 def _search(tenants: list[SeededTenant], terms: dict[str, str], plans: dict[str, list[str]]) -> list[Figure]:
     """search_generations per term at both sizes: p50, p95 and the growth of p50 from the smallest to the largest."""
-    from viral.services import storage
+    from viral.content import storage
 
     figures: list[Figure] = []
     for key, term in terms.items():
@@ -281,7 +281,7 @@ def _search(tenants: list[SeededTenant], terms: dict[str, str], plans: dict[str,
 
 
 def _analytics(tenants: list[SeededTenant], plans: dict[str, list[str]]) -> list[Figure]:
-    from viral.services import storage
+    from viral.content import storage
 
     figures: list[Figure] = []
     for tenant in tenants:
@@ -329,7 +329,7 @@ def _plan(tenant: SeededTenant, operation: Callable[[], object]) -> list[str]:
 
 def _saving(owner: pg8000.native.Connection, tenant: SeededTenant, topics: list[corpus.Topic]) -> list[Figure]:
     """save_generation of a new ten-concept generation against a raw insert of the same rows."""
-    from viral.services import storage
+    from viral.content import storage
     from viral.tenancy import tenant_scope
 
     rng = random.Random(tenant.generations)
@@ -400,7 +400,7 @@ def _ratio_figures(name: str, timings: dict[str, Timing]) -> list[Figure]:
 
 def _storage_functions() -> list[str]:
     """The storage API's public functions that reach the database."""
-    from viral.services import storage
+    from viral.content import storage
 
     return sorted(
         name
@@ -411,7 +411,8 @@ def _storage_functions() -> list[str]:
 
 def _storage_calls(generation: dict[str, Any]) -> dict[str, Callable[[], object]]:
     """One call of each storage function, in an order where each finds what it needs (delete comes last)."""
-    from viral.services import storage
+    from viral.content import storage
+    from viral.learning import storage as learning_storage
 
     from tests import factories
 
@@ -429,19 +430,19 @@ def _storage_calls(generation: dict[str, Any]) -> dict[str, Callable[[], object]
         "search_generations": lambda: storage.search_generations("sourdough"),
         "get_generations_by_date_range": lambda: storage.get_generations_by_date_range(now - timedelta(days=7), now),
         "get_analytics_data": storage.get_analytics_data,
-        "save_performance_feedback": lambda: storage.save_performance_feedback(feedback),
-        "get_performance_feedback": storage.get_performance_feedback,
-        "save_critique": lambda: storage.save_critique(critique),
-        "get_critiques": storage.get_critiques,
-        "get_critiques_by_concept": lambda: storage.get_critiques_by_concept(concept_id),
-        "get_unapplied_critiques": storage.get_unapplied_critiques,
-        "save_insight": lambda: storage.save_insight(factories.insight()),
-        "get_insights": storage.get_insights,
-        "get_insights_by_pattern": lambda: storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
-        "save_adjustment": lambda: storage.save_adjustment(factories.adjustment("bench-critique")),
-        "get_adjustments": storage.get_adjustments,
-        "get_adjustments_by_category": lambda: storage.get_adjustments_by_category("absurd"),
-        "get_reflexion_stats": storage.get_reflexion_stats,
+        "save_performance_feedback": lambda: learning_storage.save_performance_feedback(feedback),
+        "get_performance_feedback": learning_storage.get_performance_feedback,
+        "save_critique": lambda: learning_storage.save_critique(critique),
+        "get_critiques": learning_storage.get_critiques,
+        "get_critiques_by_concept": lambda: learning_storage.get_critiques_by_concept(concept_id),
+        "get_unapplied_critiques": learning_storage.get_unapplied_critiques,
+        "save_insight": lambda: learning_storage.save_insight(factories.insight()),
+        "get_insights": learning_storage.get_insights,
+        "get_insights_by_pattern": lambda: learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
+        "save_adjustment": lambda: learning_storage.save_adjustment(factories.adjustment("bench-critique")),
+        "get_adjustments": learning_storage.get_adjustments,
+        "get_adjustments_by_category": lambda: learning_storage.get_adjustments_by_category("absurd"),
+        "get_reflexion_stats": learning_storage.get_reflexion_stats,
         "delete_generation": lambda: storage.delete_generation(gid),
     }
 
@@ -449,7 +450,7 @@ def _storage_calls(generation: dict[str, Any]) -> dict[str, Callable[[], object]
 def _statements(topics: list[corpus.Topic]) -> list[Figure]:
     """Statements per call of every storage function, on a tenant of its own."""
     from viral.db.engine import get_engine
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
     from viral.tenancy import tenant_scope
 
     generation = corpus.generation_payload(

@@ -147,10 +147,10 @@ def _measure_overhead(owner: Any) -> tuple[list[Figure], list[str]]:
 
 def _request_videos(owner: Any, count: int) -> None:
     """A tenant with room for `count` videos, and a video requested for each of `count` new concepts."""
-    from viral.services import storage
-    from viral.services.tenants import create_tenant
-    from viral.services.videos import request_video
+    from viral.content import storage
+    from viral.identity.tenants import create_tenant
     from viral.tenancy import tenant_scope
+    from viral.video.service import request_video
 
     from tests import factories
 
@@ -233,11 +233,11 @@ def _render_child() -> dict[str, Any]:
     """In the measuring process: load the worker, then render and check a 15 s storyboard as it would."""
     cpus = sorted(os.sched_getaffinity(0))[:1]
     os.sched_setaffinity(0, cpus)
-    from viral.providers.video import JobState, JobStatus, RenderRequest, ScriptLine
-    from viral.providers.video.storyboard import StoryboardProvider
-    from viral.services.video_quality import Requirements, inspect
-    from viral.services.videos import SPOOL_BYTES
     from viral.settings import get_settings
+    from viral.video.providers import JobState, JobStatus, RenderRequest, ScriptLine
+    from viral.video.providers.storyboard import StoryboardProvider
+    from viral.video.quality import Requirements, inspect
+    from viral.video.service import SPOOL_BYTES
 
     from tests.events import load_handler
 

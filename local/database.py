@@ -10,7 +10,7 @@ from pathlib import Path
 
 from viral.db.engine import database_url
 from viral.db.migrate import upgrade
-from viral.services.tenants import create_tenant, list_tenants
+from viral.identity.tenants import create_tenant, list_tenants
 from viral.settings import Settings
 
 log = logging.getLogger("local.database")
@@ -65,7 +65,7 @@ def _read_tenant_id(id_file: Path) -> uuid.UUID | None:
 def ensure_demo_api_key(tenant_id: uuid.UUID, key_file: Path) -> str:
     """The demo tenant's API key: the one in `key_file` while it still works, else a new admin key written there."""
     from viral.errors import Unauthorized
-    from viral.services.auth import authenticate, create_api_key
+    from viral.identity.auth import authenticate, create_api_key
     from viral.tenancy import tenant_scope
 
     try:

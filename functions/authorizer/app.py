@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.errors import Unauthorized
+from viral.identity.key_lookup import PrincipalCache  # API keys without SQLAlchemy; Clerk loads it lazily
 from viral.observability import logger
-from viral.services.key_lookup import PrincipalCache  # API keys without SQLAlchemy; Clerk loads it lazily
 
 principals = PrincipalCache(ttl_s=60)
 

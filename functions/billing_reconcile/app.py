@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+from viral.billing.service import run_billing_task
 from viral.observability import logger, metrics, tracer
-from viral.services.billing import run_billing_task
 
 
 class BillingTaskEvent(BaseModel):

@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.messages.billing import BillingMessage, ReconcileMessage
+from viral.billing.messages import BillingMessage, ReconcileMessage
+from viral.billing.service import handle_billing_message
 from viral.observability import logger, metrics, tracer
-from viral.services.billing import handle_billing_message
 
 
 class BillingRecord(SqsRecordModel):

@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.http import json_response, raw_body, register_error_handlers
+from viral.http.errors import json_response, raw_body, register_error_handlers
+from viral.identity.clerk import receive_clerk_webhook
 from viral.observability import logger, metrics, tracer
-from viral.services.billing_clerk import receive_clerk_webhook
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.content.daily import schedule_daily_generation
 from viral.observability import logger, metrics, tracer
-from viral.services.daily import schedule_daily_generation
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.messages.generation import GenerationJobMessage
+from viral.content.daily import run_generation_job
+from viral.content.messages import GenerationJobMessage
 from viral.observability import logger, metrics, tracer
-from viral.services.daily import run_generation_job
 
 
 class GenerationJobRecord(SqsRecordModel):

@@ -8,8 +8,8 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.imports.service import UploadedObject, import_uploads
 from viral.observability import logger, metrics, tracer
-from viral.services.imports import UploadedObject, import_uploads
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.learning.reflexion import run_reflexion_for_all_tenants
 from viral.observability import logger, metrics, tracer
-from viral.services.reflexion import run_reflexion_for_all_tenants
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.observability import logger, metrics, tracer
-from viral.services.videos import ingest_upload
+from viral.video.service import ingest_upload
 
 
 @logger.inject_lambda_context(clear_state=True)

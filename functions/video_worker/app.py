@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.messages.video import VideoJobMessage
 from viral.observability import logger, metrics, tracer
-from viral.services.videos import advance_video
+from viral.video.messages import VideoJobMessage
+from viral.video.service import advance_video
 
 
 class VideoJobRecord(SqsRecordModel):

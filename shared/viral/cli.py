@@ -35,14 +35,14 @@ def _migrate(args: argparse.Namespace) -> Any:
 
 
 def _tenant_create(args: argparse.Namespace) -> Any:
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
 
     tenant = create_tenant(args.name)
     return tenant.id if not args.json else dataclasses.asdict(tenant)
 
 
 def _tenant_list(args: argparse.Namespace) -> Any:
-    from viral.services.tenants import list_tenants
+    from viral.identity.tenants import list_tenants
 
     return [
         {
@@ -57,7 +57,7 @@ def _tenant_list(args: argparse.Namespace) -> Any:
 
 
 def _api_key_create(args: argparse.Namespace) -> Any:
-    from viral.services.auth import create_api_key
+    from viral.identity.auth import create_api_key
     from viral.tenancy import tenant_scope
 
     with tenant_scope(args.tenant):
@@ -75,7 +75,7 @@ def _api_key_create(args: argparse.Namespace) -> Any:
 def _api_key_revoke(args: argparse.Namespace) -> Any:
     import uuid
 
-    from viral.services.auth import revoke_api_keys
+    from viral.identity.auth import revoke_api_keys
     from viral.tenancy import tenant_scope
 
     with tenant_scope(args.tenant):
@@ -97,7 +97,7 @@ def _import_dexie(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from viral.errors import InvalidInput
-    from viral.services.imports import import_local_file, report_lines
+    from viral.imports.service import import_local_file, report_lines
     from viral.tenancy import tenant_scope
 
     with tenant_scope(args.tenant):

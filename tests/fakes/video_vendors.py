@@ -347,9 +347,9 @@ def video_aws(monkeypatch: Any, **environment: str) -> Iterator[VideoAws]:
     import boto3
     from moto import mock_aws
     from viral.aws import reset_clients
-    from viral.providers.video.registry import reset_providers
-    from viral.services import videos
     from viral.settings import get_settings
+    from viral.video import service as videos
+    from viral.video.providers.registry import reset_providers
 
     with mock_aws():
         reset_clients()

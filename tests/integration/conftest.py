@@ -62,7 +62,7 @@ def runtime_engine(database_url: URL) -> Iterator[Engine]:
 @pytest.fixture
 def new_tenant(database_url: URL) -> Callable[[str], uuid.UUID]:
     """Create a fresh tenant (tests never share one, so they never see each other's rows)."""
-    from viral.services.tenants import create_tenant
+    from viral.identity.tenants import create_tenant
 
     def make(name: str = "Test tenant") -> uuid.UUID:
         return create_tenant(name).id

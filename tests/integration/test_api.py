@@ -8,7 +8,8 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from viral.services import auth
+from viral.identity import auth
+from viral.identity.repository import MembershipRepository
 from viral.tenancy import tenant_scope
 
 from tests import factories
@@ -119,7 +120,7 @@ def test_usage_has_the_original_shape(gateway: Gateway, tenant_a: uuid.UUID, key
         "percentage": "0.0",
     }
     assert body["tenant"] == {"id": str(tenant_a)}
-    from viral.plans import plan_for
+    from viral.billing.plans import plan_for
 
     allowance = max(3, plan_for("FREE").videos_per_month)
     assert body["videos"] == {"total": allowance, "used": 0, "remaining": allowance}
@@ -335,7 +336,7 @@ def test_api_usage_is_recorded_in_batches(
     gateway: Gateway, tenant_a: uuid.UUID, key_for: KeyFor, owner_engine: Any
 ) -> None:
     from sqlalchemy import text
-    from viral.services.usage import usage_recorder
+    from viral.operations.usage import usage_recorder
 
     key = key_for(tenant_a)
     usage_recorder.flush()
@@ -358,7 +359,7 @@ def test_an_admin_scoped_key_of_a_member_cannot_manage_keys_or_billing(gateway: 
     from viral.db.uow import unit_of_work
 
     with unit_of_work(tenant_a) as uow:
-        member = uow.members.provision(
+        member = uow.repository(MembershipRepository).provision(
             clerk_user_id=f"user_{uuid.uuid4().hex[:8]}",
             clerk_org_id=None,
             tenant_name="Tenant A",
@@ -379,7 +380,7 @@ def test_usage_rows_ride_on_the_next_bind_without_an_extra_statement(
 ) -> None:
     from sqlalchemy import event, text
     from viral.db.engine import get_engine
-    from viral.services.usage import usage_recorder
+    from viral.operations.usage import usage_recorder
 
     key_a, key_b = key_for(tenant_a), key_for(tenant_b)
     usage_recorder.flush()

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import Engine, text
 from viral.errors import InvalidInput, NotFound, Unauthorized
-from viral.services import auth
-from viral.services.tenants import list_tenants
+from viral.identity import auth
+from viral.identity.tenants import list_tenants
 from viral.settings import Settings
 from viral.tenancy import tenant_scope
 
@@ -206,7 +206,7 @@ def test_pem_with_escaped_newlines_is_accepted(database_url: object) -> None:
 def test_a_memoised_session_token_is_not_honoured_past_its_expiry(
     clerk_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from viral.services import key_lookup
+    from viral.identity import key_lookup
 
     verified: list[str] = []
 

@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
+from viral.content import storage
 from viral.errors import InvalidInput, NotFound
-from viral.services import storage
+from viral.learning import storage as learning_storage
 from viral.tenancy import tenant_scope
 
 from tests import factories
@@ -51,10 +52,10 @@ def test_invalid_generation_is_refused_with_field_details_and_nothing_written(te
         lambda: storage.search_generations(""),
         lambda: storage.search_generations("x" * 201),
         lambda: storage.get_generations_by_date_range("2020", "2021"),  # type: ignore[arg-type]
-        lambda: storage.save_insight({**factories.insight(), "evidenceCount": 0}),
-        lambda: storage.save_performance_feedback({**factories.feedback("c"), "metrics": {"views": "many"}}),
-        lambda: storage.save_performance_feedback(factories.feedback("c", views=10, likes=11)),
-        lambda: storage.save_critique({**factories.critique("c"), "confidenceLevel": "certain"}),
+        lambda: learning_storage.save_insight({**factories.insight(), "evidenceCount": 0}),
+        lambda: learning_storage.save_performance_feedback({**factories.feedback("c"), "metrics": {"views": "many"}}),
+        lambda: learning_storage.save_performance_feedback(factories.feedback("c", views=10, likes=11)),
+        lambda: learning_storage.save_critique({**factories.critique("c"), "confidenceLevel": "certain"}),
     ],
 )
 def test_wrong_types_and_ranges_are_invalid_input(tenant_a: uuid.UUID, call: Any) -> None:
@@ -70,8 +71,8 @@ def test_unknown_ids_are_not_found_or_invalid_and_write_nothing(tenant_a: uuid.U
             storage.toggle_favorite("gen-missing")
         # Feedback and critiques for a concept the tenant does not have reference nothing: refused
         with pytest.raises(InvalidInput, match="referenced record"):
-            storage.save_performance_feedback(factories.feedback("concept-missing"))
+            learning_storage.save_performance_feedback(factories.feedback("concept-missing"))
         with pytest.raises(InvalidInput, match="referenced record"):
-            storage.save_critique(factories.critique("concept-missing"))
-        assert storage.get_performance_feedback() == []
-        assert storage.get_critiques() == []
+            learning_storage.save_critique(factories.critique("concept-missing"))
+        assert learning_storage.get_performance_feedback() == []
+        assert learning_storage.get_critiques() == []

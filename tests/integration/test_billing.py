@@ -19,13 +19,13 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import Engine, text
 from viral.aws import reset_clients
+from viral.billing.events import parse_stripe_event
+from viral.billing.messages import StripeEventMessage
+from viral.billing.repository import BillingRepository, BillingState
+from viral.billing.service import apply_stripe_event, receive_stripe_webhook
 from viral.db.engine import reset_engine
-from viral.db.repositories.billing import BillingRepository, BillingState
 from viral.db.uow import unit_of_work
-from viral.messages.billing import StripeEventMessage
-from viral.services import auth
-from viral.services.billing import apply_stripe_event, receive_stripe_webhook
-from viral.services.billing_events import parse_stripe_event
+from viral.identity import auth
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
 
@@ -135,7 +135,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/htm
 
 def state_of(tenant: uuid.UUID) -> BillingState:
     with unit_of_work(tenant) as uow:
-        state = uow.billing.state()
+        state = uow.repository(BillingRepository).state()
     assert state is not None
     return state
 
@@ -152,7 +152,7 @@ def subscribe(billing: Billing, tenant: uuid.UUID, tier: str = "PRO", *, start: 
     """A customer and an active subscription at Stripe for the tenant, the customer linked (as after checkout)."""
     customer = billing.fake.add_customer(metadata={"tenant_id": str(tenant)})
     with unit_of_work(tenant) as uow:
-        uow.billing.attach_customer(customer)
+        uow.repository(BillingRepository).attach_customer(customer)
     metadata = {"tenant_id": str(tenant), "tier": tier}
     return billing.fake.add_subscription(customer=customer, price=PRICES[tier], metadata=metadata, start=start)
 
@@ -425,7 +425,7 @@ def test_the_same_event_twice_is_queued_once_and_applied_once(
     assert state_of(tenant_a).tier == "PRO"
     # SQS delivers at least once: the same message again changes nothing, even after the state moved on.
     with unit_of_work(tenant_a) as uow:
-        uow.billing.apply({"subscription_tier": "AGENCY", "monthly_quota": 500})
+        uow.repository(BillingRepository).apply({"subscription_tier": "AGENCY", "monthly_quota": 500})
     assert billing.work(records) == {"batchItemFailures": []}
     assert state_of(tenant_a).tier == "AGENCY"
     assert webhook_row(owner_engine, event["id"]) == ("processed", tenant_a)
@@ -636,7 +636,7 @@ def test_billing_refuses_an_organisation_member_session(billing: Billing, gatewa
 
 
 def test_account_repository_of_b_cannot_remove_or_join_a(tenant_a: uuid.UUID, tenant_b: uuid.UUID) -> None:
-    from viral.db.repositories.billing import AccountRepository
+    from viral.billing.repository import AccountRepository
     from viral.errors import Forbidden
 
     with unit_of_work(tenant_b) as uow:

@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
-from viral.db.repositories.billing import BillingState
-from viral.messages.billing import CheckoutSnapshot, InvoiceSnapshot, SubscriptionSnapshot
-from viral.services.billing_events import (
+from viral.billing.events import (
     decide_checkout,
     decide_invoice_paid,
     decide_subscription,
     invoice_snapshot,
     subscription_snapshot,
 )
-from viral.services.billing_signatures import InvalidSignature, WebhookNotConfigured, verify_stripe_signature
+from viral.billing.messages import CheckoutSnapshot, InvoiceSnapshot, SubscriptionSnapshot
+from viral.billing.repository import BillingState
 from viral.settings import Settings
+from viral.webhooks.signatures import InvalidSignature, WebhookNotConfigured, verify_stripe_signature
 
 from tests.events import load_event
 from tests.fakes.stripe_api import sign

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from viral.services.auth import CLERK_NAMESPACE
+from viral.identity.auth import CLERK_NAMESPACE
 from viral.settings import get_settings
 
 from tests.clerk import DASHBOARD_ORIGIN, key_pair, session_token

@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import Engine, text
 from viral.aws import reset_clients
-from viral.services import storage
-from viral.services.jobs import list_jobs
-from viral.services.tenants import set_daily_generation
+from viral.content import storage
+from viral.identity.tenants import set_daily_generation
+from viral.operations.jobs import list_jobs
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
 
@@ -124,7 +124,7 @@ def test_a_bad_record_fails_alone(queue: str, new_tenant: Any) -> None:
 def test_one_failing_tenant_does_not_stop_the_others(
     queue: str, new_tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from viral.services import daily
+    from viral.content import daily
 
     good, bad = new_tenant("Good"), new_tenant("Bad")
     enable(good)

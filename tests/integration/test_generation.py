@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
+from viral.content import storage
+from viral.content.concepts import ConceptRequest, post_time, write_concepts
+from viral.content.generation import generate
+from viral.content.schemas import TrendData
+from viral.content.scoring import ScoreModel
+from viral.content.trend_sources.offline import offline_topics, offline_trends
 from viral.db.engine import get_engine
 from viral.errors import QuotaExceeded
-from viral.providers.trends.offline import offline_topics, offline_trends
-from viral.schemas.content import TrendData
-from viral.services import auth, storage
-from viral.services.concepts import ConceptRequest, post_time, write_concepts
-from viral.services.generation import generate
-from viral.services.scoring import ScoreModel
+from viral.identity import auth
 from viral.tenancy import tenant_scope
 
 from tests.gateway import Gateway

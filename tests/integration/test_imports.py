@@ -14,11 +14,13 @@ from typing import Any, BinaryIO
 import pytest
 from sqlalchemy import Engine, text
 from viral.cli import main as cli
+from viral.content import storage
+from viral.content.schemas import Generation
 from viral.imports.report import ImportReport
-from viral.schemas.content import Generation
-from viral.schemas.learning import ReflexionInsight, ScoringAdjustment, SelfCritique
-from viral.services import storage
-from viral.services.imports import import_local_file, run_import
+from viral.imports.repository import ImportRepository
+from viral.imports.service import import_local_file, run_import
+from viral.learning import storage as learning_storage
+from viral.learning.schemas import ReflexionInsight, ScoringAdjustment, SelfCritique
 from viral.tenancy import tenant_scope
 
 from tests import dexie_files as dx
@@ -63,9 +65,9 @@ def read_back(tenant: uuid.UUID) -> dict[str, dict[str, Any]]:
     with tenant_scope(tenant):
         return {
             "generations": {g.id: g.wire() for g in storage.get_generations(limit=500)},
-            "critiques": {c.id: full(c) for c in storage.get_critiques(limit=500)},
-            "insights": {i.id: full(i) for i in storage.get_insights()},
-            "adjustments": {a.id: full(a) for a in storage.get_adjustments(limit=500)},
+            "critiques": {c.id: full(c) for c in learning_storage.get_critiques(limit=500)},
+            "insights": {i.id: full(i) for i in learning_storage.get_insights()},
+            "adjustments": {a.id: full(a) for a in learning_storage.get_adjustments(limit=500)},
         }
 
 
@@ -128,8 +130,10 @@ def test_v2_export_arrives_and_reads_back_the_same(
     favourites = {g["id"] for g in data["generations"] if g["isFavorite"]}
     with tenant_scope(tenant_a):
         assert {g.id for g in storage.get_favorites()} == favourites
-        assert [c.id for c in storage.get_critiques_by_concept(data["critiques"][0]["conceptId"])] == ["crit-00000"]
-        assert {c.id for c in storage.get_unapplied_critiques()} == {"crit-00001"}
+        assert [c.id for c in learning_storage.get_critiques_by_concept(data["critiques"][0]["conceptId"])] == [
+            "crit-00000"
+        ]
+        assert {c.id for c in learning_storage.get_unapplied_critiques()} == {"crit-00001"}
     assert counts(owner_engine, tenant_a)["concepts"] == 14
     generations = report.table("generations")
     assert generations is not None and generations.children[0].model_dump() == {
@@ -438,7 +442,7 @@ def test_critique_may_point_at_a_concept_imported_earlier(tmp_path: Path, tenant
 def test_insight_whose_pattern_another_insight_holds_is_skipped(tmp_path: Path, tenant_a: uuid.UUID) -> None:
     data = dx.dashboard_data(generations=1)
     with tenant_scope(tenant_a):
-        storage.save_insight({**plain(data["insights"][0]), "id": "ins-made-on-the-server"})
+        learning_storage.save_insight({**plain(data["insights"][0]), "id": "ins-made-on-the-server"})
     report = do_import(tenant_a, write(tmp_path, data))
     insights = report.table("insights")
     assert insights is not None and (insights.inserted, insights.skipped) == (2, 1)
@@ -536,13 +540,13 @@ def test_repository_reads_only_the_tenant_s_rows(tmp_path: Path, tenant_a: uuid.
     report = do_import(tenant_a, write(tmp_path, data))
     concept_ids = [c["id"] for g in data["generations"] for c in g["concepts"]]
     with unit_of_work(tenant_b) as uow:
-        assert uow.imports.concept_generations(concept_ids) == {}
-        assert uow.imports.existing_critiques(c["id"] for c in data["critiques"]) == set()
-        assert uow.imports.insights_by_pattern(i["pattern"] for i in data["insights"]) == {}
-        assert uow.imports.job(report.import_id or "") is None
+        assert uow.repository(ImportRepository).concept_generations(concept_ids) == {}
+        assert uow.repository(ImportRepository).existing_critiques(c["id"] for c in data["critiques"]) == set()
+        assert uow.repository(ImportRepository).insights_by_pattern(i["pattern"] for i in data["insights"]) == {}
+        assert uow.repository(ImportRepository).job(report.import_id or "") is None
     with unit_of_work(tenant_a) as uow:
-        assert len(uow.imports.concept_generations(concept_ids)) == 4
-        job = uow.imports.job(report.import_id or "")
+        assert len(uow.repository(ImportRepository).concept_generations(concept_ids)) == 4
+        job = uow.repository(ImportRepository).job(report.import_id or "")
         assert job is not None and job.status == "completed"
 
 

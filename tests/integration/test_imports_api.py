@@ -13,7 +13,8 @@ import requests
 from moto import mock_aws
 from sqlalchemy import Engine, text
 from viral.aws import reset_clients
-from viral.services import auth, storage
+from viral.content import storage
+from viral.identity import auth
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
 

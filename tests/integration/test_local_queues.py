@@ -21,11 +21,12 @@ from urllib.parse import unquote_plus
 
 import pytest
 from viral import aws as viral_aws
+from viral.content.daily import JOB_TYPE
+from viral.content.messages import GenerationJobMessage
 from viral.db.uow import unit_of_work
-from viral.messages.generation import GenerationJobMessage
-from viral.services.daily import JOB_TYPE
-from viral.services.jobs import list_jobs
-from viral.services.tenants import set_daily_generation
+from viral.identity.tenants import set_daily_generation
+from viral.operations.jobs import list_jobs
+from viral.operations.repository import JobRepository
 from viral.tenancy import tenant_scope
 
 from local.aws import LocalAws
@@ -300,7 +301,9 @@ def wait_until(condition: Callable[[], Any], what: str) -> Any:
 def pending_job(tenant: uuid.UUID) -> str:
     """A generation job for `tenant`, as the schedule enqueues it; its SQS message body."""
     with tenant_scope(tenant), unit_of_work() as uow:
-        job, _ = uow.jobs.enqueue(job_type=JOB_TYPE, payload={"trigger": "test"}, idempotency_key=f"t:{uuid.uuid4()}")
+        job, _ = uow.repository(JobRepository).enqueue(
+            job_type=JOB_TYPE, payload={"trigger": "test"}, idempotency_key=f"t:{uuid.uuid4()}"
+        )
     message = GenerationJobMessage(job_id=job.id, tenant_id=tenant, for_date=date(2026, 11, 24))
     return message.model_dump_json(by_alias=True)
 

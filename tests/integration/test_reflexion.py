@@ -11,19 +11,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from viral.schemas.learning import FeedbackMetrics, PerformanceFeedback
-from viral.services import auth, storage
-from viral.services.concepts import ConceptRequest
-from viral.services.critic import LlmCritic
-from viral.services.generation import generate
-from viral.services.reflexion import (
+from viral.content.concepts import ConceptRequest
+from viral.content.generation import generate
+from viral.content.scoring import DEFAULT_WEIGHTS
+from viral.identity import auth
+from viral.learning import storage as learning_storage
+from viral.learning.critic import LlmCritic
+from viral.learning.reflexion import (
     engagement_to_score,
     reflect_on_feedback,
     rollback,
     run_reflexion,
     score_to_engagement,
 )
-from viral.services.scoring import DEFAULT_WEIGHTS
+from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.tenancy import tenant_scope
 
 from tests.fakes.http_server import FakeServer, Reply
@@ -70,7 +71,7 @@ def halved(concept: dict[str, Any]) -> PerformanceFeedback:
 
 def store_and_reflect(tenant: uuid.UUID, feedback: PerformanceFeedback) -> Any:
     with tenant_scope(tenant):
-        storage.save_performance_feedback(feedback)
+        learning_storage.save_performance_feedback(feedback)
         return reflect_on_feedback(feedback)
 
 
@@ -87,8 +88,8 @@ def test_gap_direction_and_one_critique_per_feedback(tenant_a: uuid.UUID, owner_
     first = store_and_reflect(tenant_a, feedback)
     with tenant_scope(tenant_a):
         again = reflect_on_feedback(feedback)
-        critiques = storage.get_critiques_by_concept(concept["id"])
-        insights = storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
+        critiques = learning_storage.get_critiques_by_concept(concept["id"])
+        insights = learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
     gap = first.critique.performance_gap
     assert (first.created, again.created) == (True, False)
     assert [c.id for c in critiques] == [first.critique.id]
@@ -110,9 +111,9 @@ def test_consistent_evidence_moves_the_weight_within_bounds_as_a_new_version(
             store_and_reflect(tenant_a, feedback_for(concept, actual_score=predicted * 0.55 - round_))
     with tenant_scope(tenant_a):
         report = run_reflexion()
-        adjustments = storage.get_adjustments_by_category("absurd")
-        unapplied = storage.get_unapplied_critiques()
-        insights = storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
+        adjustments = learning_storage.get_adjustments_by_category("absurd")
+        unapplied = learning_storage.get_unapplied_critiques()
+        insights = learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
         after = generate(ConceptRequest(count=1, categories=frozenset({"absurd"})), now=NOW, seed=9)
     old = DEFAULT_WEIGHTS["categoryWeights"]["tiktok"]["absurd"]
     assert report.model_version == 2
@@ -140,7 +141,7 @@ def test_thin_or_noisy_evidence_changes_nothing(tenant_a: uuid.UUID, owner_engin
     store_and_reflect(tenant_a, feedback_for(concepts[2], actual_score=predicted[2] * 0.6))
     with tenant_scope(tenant_a):
         assert run_reflexion().adjustments == []
-        assert len(storage.get_unapplied_critiques()) == 3
+        assert len(learning_storage.get_unapplied_critiques()) == 3
 
 
 def test_rollback_restores_the_exact_earlier_weights(tenant_a: uuid.UUID, owner_engine: Engine) -> None:
@@ -181,7 +182,7 @@ def test_tenant_isolation_of_critiques_insights_adjustments_and_models(
         )
     with tenant_scope(tenant_b):
         report_b = run_reflexion()
-        seen = (storage.get_critiques(), storage.get_insights(), storage.get_adjustments())
+        seen = (learning_storage.get_critiques(), learning_storage.get_insights(), learning_storage.get_adjustments())
         after_b = generate(ConceptRequest(count=1, categories=frozenset({"absurd"})), now=NOW, seed=3)
         with pytest.raises(Exception, match="not found"):
             rollback(2)
@@ -270,7 +271,7 @@ def test_llm_critic_failures_fall_back_to_the_rules(
     feedback = feedback_for(concept, actual_score=20)
     critic = LlmCritic(api_key="test-key", base_url=llm.url, model="test-model", timeout_s=0.5)
     with tenant_scope(tenant_a):
-        storage.save_performance_feedback(feedback)
+        learning_storage.save_performance_feedback(feedback)
         reflection = reflect_on_feedback(feedback, critic=critic)
     assert reflection.critique.critique.startswith("Over-predicted absurd on tiktok")
     assert llm.count("POST", "/v1/messages") == 1
@@ -289,7 +290,7 @@ def test_llm_critic_strict_json_is_used(llm: FakeServer, tenant_a: uuid.UUID, ow
     feedback = feedback_for(concept, actual_score=20)
     critic = LlmCritic(api_key="test-key", base_url=llm.url, model="test-model", timeout_s=2)
     with tenant_scope(tenant_a):
-        storage.save_performance_feedback(feedback)
+        learning_storage.save_performance_feedback(feedback)
         reflection = reflect_on_feedback(feedback, critic=critic)
     assert reflection.critique.critique == "The hook buried the payoff."
     assert reflection.critique.confidence_level == "medium"

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from viral.content import storage
 from viral.db.engine import get_engine
-from viral.services import storage
+from viral.learning import storage as learning_storage
 from viral.tenancy import tenant_scope
 
 from tests import factories
@@ -46,19 +47,19 @@ def test_every_storage_call_takes_at_most_three_statements(tenant_a: uuid.UUID, 
             datetime(2020, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
         ),
         "get_analytics_data": storage.get_analytics_data,
-        "save_performance_feedback": lambda: storage.save_performance_feedback(factories.feedback(concept_id)),
-        "get_performance_feedback": storage.get_performance_feedback,
-        "save_critique": lambda: storage.save_critique(factories.critique(concept_id, critique_id="crit-rt")),
-        "get_critiques": storage.get_critiques,
-        "get_critiques_by_concept": lambda: storage.get_critiques_by_concept(concept_id),
-        "get_unapplied_critiques": storage.get_unapplied_critiques,
-        "save_insight": lambda: storage.save_insight(factories.insight()),
-        "get_insights": storage.get_insights,
-        "get_insights_by_pattern": lambda: storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
-        "save_adjustment": lambda: storage.save_adjustment(factories.adjustment("crit-rt")),
-        "get_adjustments": storage.get_adjustments,
-        "get_adjustments_by_category": lambda: storage.get_adjustments_by_category("absurd"),
-        "get_reflexion_stats": storage.get_reflexion_stats,
+        "save_performance_feedback": lambda: learning_storage.save_performance_feedback(factories.feedback(concept_id)),
+        "get_performance_feedback": learning_storage.get_performance_feedback,
+        "save_critique": lambda: learning_storage.save_critique(factories.critique(concept_id, critique_id="crit-rt")),
+        "get_critiques": learning_storage.get_critiques,
+        "get_critiques_by_concept": lambda: learning_storage.get_critiques_by_concept(concept_id),
+        "get_unapplied_critiques": learning_storage.get_unapplied_critiques,
+        "save_insight": lambda: learning_storage.save_insight(factories.insight()),
+        "get_insights": learning_storage.get_insights,
+        "get_insights_by_pattern": lambda: learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
+        "save_adjustment": lambda: learning_storage.save_adjustment(factories.adjustment("crit-rt")),
+        "get_adjustments": learning_storage.get_adjustments,
+        "get_adjustments_by_category": lambda: learning_storage.get_adjustments_by_category("absurd"),
+        "get_reflexion_stats": learning_storage.get_reflexion_stats,
         "delete_generation": lambda: storage.delete_generation(big["id"]),
     }
     counts: dict[str, int] = {}

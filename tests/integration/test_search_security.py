@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import URL, Connection, Engine, exc, text
+from viral.content import storage
+from viral.content.schemas import Generation
 from viral.db.engine import build_engine
-from viral.schemas.content import Generation
-from viral.services import storage
 from viral.settings import Settings, get_settings
 from viral.tenancy import tenant_scope
 

@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from viral.content import storage
 from viral.errors import Conflict, NotFound
-from viral.services import storage
+from viral.identity.tenant_repository import TenantRepository
+from viral.learning import storage as learning_storage
 from viral.tenancy import tenant_scope
 
 from tests import factories
@@ -51,7 +53,7 @@ def test_save_generation_does_not_consume_quota(tenant_a: uuid.UUID) -> None:
     with tenant_scope(tenant_a):
         storage.save_generation(factories.generation())
         with unit_of_work() as uow:
-            tenant = uow.tenants.get()
+            tenant = uow.repository(TenantRepository).get()
     assert tenant is not None
     assert tenant.used_quota == 0
 
@@ -172,23 +174,23 @@ def test_critiques_newest_first_by_concept_and_unapplied(tenant_a: uuid.UUID) ->
     concept_id = _saved_concept(tenant_a)
     now = datetime.now(UTC)
     with tenant_scope(tenant_a):
-        older = storage.save_critique({**factories.critique(concept_id), "createdAt": now - timedelta(days=1)})
-        newer = storage.save_critique({**factories.critique(concept_id), "appliedAt": now})
-        assert [c.id for c in storage.get_critiques()] == [newer.id, older.id]
-        assert [c.id for c in storage.get_critiques_by_concept(concept_id)] == [newer.id, older.id]
-        assert [c.id for c in storage.get_unapplied_critiques()] == [older.id]
-        stored = storage.get_critiques(limit=1)[0]
+        older = learning_storage.save_critique({**factories.critique(concept_id), "createdAt": now - timedelta(days=1)})
+        newer = learning_storage.save_critique({**factories.critique(concept_id), "appliedAt": now})
+        assert [c.id for c in learning_storage.get_critiques()] == [newer.id, older.id]
+        assert [c.id for c in learning_storage.get_critiques_by_concept(concept_id)] == [newer.id, older.id]
+        assert [c.id for c in learning_storage.get_unapplied_critiques()] == [older.id]
+        stored = learning_storage.get_critiques(limit=1)[0]
     assert stored.performance_gap.direction == "over-predicted"
     assert stored.hypothesized_reasons == ["weak first second"]
 
 
 def test_save_insight_upserts_on_category_platform_pattern(tenant_a: uuid.UUID) -> None:
     with tenant_scope(tenant_a):
-        first = storage.save_insight(factories.insight(evidence=1))
-        second = storage.save_insight({**factories.insight(evidence=3), "recommendation": "Strong pattern"})
-        insights = storage.get_insights()
-        by_pattern = storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
-        by_category = storage.get_insights("food")
+        first = learning_storage.save_insight(factories.insight(evidence=1))
+        second = learning_storage.save_insight({**factories.insight(evidence=3), "recommendation": "Strong pattern"})
+        insights = learning_storage.get_insights()
+        by_pattern = learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted")
+        by_category = learning_storage.get_insights("food")
     assert second.id == first.id
     assert len(insights) == 1
     assert insights[0].evidence_count == 3
@@ -200,11 +202,11 @@ def test_save_insight_upserts_on_category_platform_pattern(tenant_a: uuid.UUID) 
 def test_adjustments_by_category_and_decimal_values_as_numbers(tenant_a: uuid.UUID) -> None:
     concept_id = _saved_concept(tenant_a)
     with tenant_scope(tenant_a):
-        critique = storage.save_critique(factories.critique(concept_id))
-        storage.save_adjustment(factories.adjustment(critique.id, category="absurd"))
-        storage.save_adjustment(factories.adjustment(critique.id, category="food"))
-        adjustments = storage.get_adjustments()
-        absurd = storage.get_adjustments_by_category("absurd")
+        critique = learning_storage.save_critique(factories.critique(concept_id))
+        learning_storage.save_adjustment(factories.adjustment(critique.id, category="absurd"))
+        learning_storage.save_adjustment(factories.adjustment(critique.id, category="food"))
+        adjustments = learning_storage.get_adjustments()
+        absurd = learning_storage.get_adjustments_by_category("absurd")
     assert len(adjustments) == 2
     assert [a.category for a in absurd] == ["absurd"]
     assert absurd[0].new_value == pytest.approx(0.9)
@@ -215,11 +217,11 @@ def test_reflexion_stats_counts(tenant_a: uuid.UUID) -> None:
     concept_id = _saved_concept(tenant_a)
     now = datetime.now(UTC)
     with tenant_scope(tenant_a):
-        critique = storage.save_critique(factories.critique(concept_id))
-        storage.save_critique({**factories.critique(concept_id), "createdAt": now - timedelta(days=30)})
-        storage.save_insight(factories.insight())
-        storage.save_adjustment(factories.adjustment(critique.id))
-        stats = storage.get_reflexion_stats()
+        critique = learning_storage.save_critique(factories.critique(concept_id))
+        learning_storage.save_critique({**factories.critique(concept_id), "createdAt": now - timedelta(days=30)})
+        learning_storage.save_insight(factories.insight())
+        learning_storage.save_adjustment(factories.adjustment(critique.id))
+        stats = learning_storage.get_reflexion_stats()
     assert (stats.total_critiques, stats.total_insights, stats.total_adjustments, stats.recent_critiques) == (
         2,
         1,
@@ -231,10 +233,10 @@ def test_reflexion_stats_counts(tenant_a: uuid.UUID) -> None:
 def test_performance_feedback_flattens_metrics_and_computes_engagement(tenant_a: uuid.UUID) -> None:
     concept_id = _saved_concept(tenant_a)
     with tenant_scope(tenant_a):
-        saved = storage.save_performance_feedback(
+        saved = learning_storage.save_performance_feedback(
             factories.feedback(concept_id, views=2000, likes=150, shares=30, comments=20)
         )
-        stored = storage.get_performance_feedback()
+        stored = learning_storage.get_performance_feedback()
     assert saved.engagement_rate == pytest.approx(10.0)
     assert len(stored) == 1
     assert stored[0].metrics.views == 2000

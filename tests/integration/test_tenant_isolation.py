@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from viral.content import storage
 from viral.errors import DomainError, Forbidden, NotFound, TenantScopeMissing
-from viral.services import storage
+from viral.learning import storage as learning_storage
+from viral.operations.repository import RateLimitRepository
 from viral.tenancy import tenant_scope
 
 from tests import factories
@@ -24,10 +26,10 @@ def _seed(tenant: uuid.UUID) -> dict[str, str]:
     with tenant_scope(tenant):
         storage.save_generation(generation)
         storage.toggle_favorite(generation["id"])
-        critique = storage.save_critique(factories.critique(concept_id))
-        insight = storage.save_insight(factories.insight())
-        adjustment = storage.save_adjustment(factories.adjustment(critique.id))
-        feedback = storage.save_performance_feedback(factories.feedback(concept_id))
+        critique = learning_storage.save_critique(factories.critique(concept_id))
+        insight = learning_storage.save_insight(factories.insight())
+        adjustment = learning_storage.save_adjustment(factories.adjustment(critique.id))
+        feedback = learning_storage.save_performance_feedback(factories.feedback(concept_id))
     return {
         "generation": generation["id"],
         "concept": concept_id,
@@ -46,13 +48,13 @@ def _everything_visible() -> dict[str, Any]:
         "get_favorites": storage.get_favorites(),
         "search_generations": storage.search_generations("secret topic") + storage.search_generations("cats"),
         "get_generations_by_date_range": storage.get_generations_by_date_range(*far),
-        "get_critiques": storage.get_critiques(),
-        "get_unapplied_critiques": storage.get_unapplied_critiques(),
-        "get_insights": storage.get_insights(),
-        "get_insights_by_pattern": storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
-        "get_adjustments": storage.get_adjustments(),
-        "get_adjustments_by_category": storage.get_adjustments_by_category("absurd"),
-        "get_performance_feedback": storage.get_performance_feedback(),
+        "get_critiques": learning_storage.get_critiques(),
+        "get_unapplied_critiques": learning_storage.get_unapplied_critiques(),
+        "get_insights": learning_storage.get_insights(),
+        "get_insights_by_pattern": learning_storage.get_insights_by_pattern("absurd-tiktok-over-predicted"),
+        "get_adjustments": learning_storage.get_adjustments(),
+        "get_adjustments_by_category": learning_storage.get_adjustments_by_category("absurd"),
+        "get_performance_feedback": learning_storage.get_performance_feedback(),
     }
 
 
@@ -61,9 +63,9 @@ def test_tenant_b_sees_none_of_tenant_a_through_any_read(tenant_a: uuid.UUID, te
     with tenant_scope(tenant_b):
         visible = _everything_visible()
         assert storage.get_generation(ids["generation"]) is None
-        assert storage.get_critiques_by_concept(ids["concept"]) == []
+        assert learning_storage.get_critiques_by_concept(ids["concept"]) == []
         analytics = storage.get_analytics_data()
-        stats = storage.get_reflexion_stats()
+        stats = learning_storage.get_reflexion_stats()
     assert {name: rows for name, rows in visible.items() if rows} == {}
     assert (analytics.total_generations, analytics.total_concepts, analytics.trend_frequency) == (0, 0, {})
     assert (stats.total_critiques, stats.total_insights, stats.total_adjustments) == (0, 0, 0)
@@ -81,18 +83,18 @@ def test_tenant_b_cannot_change_or_delete_tenant_a_rows(tenant_a: uuid.UUID, ten
             storage.toggle_favorite(ids["generation"])
         # Writes that point at A's rows are refused: B has no such concept or critique
         with pytest.raises(DomainError):
-            storage.save_critique(factories.critique(ids["concept"]))
+            learning_storage.save_critique(factories.critique(ids["concept"]))
         with pytest.raises(DomainError):
-            storage.save_adjustment(factories.adjustment(ids["critique"]))
+            learning_storage.save_adjustment(factories.adjustment(ids["critique"]))
         with pytest.raises(DomainError):
-            storage.save_performance_feedback(factories.feedback(ids["concept"]))
+            learning_storage.save_performance_feedback(factories.feedback(ids["concept"]))
         # Saving a generation with A's id creates B's own row; A's stays as it was
         storage.save_generation(factories.generation(ids["generation"], concepts=[]))
         # An insight with A's pattern is B's own
-        storage.save_insight({**factories.insight(evidence=9)})
+        learning_storage.save_insight({**factories.insight(evidence=9)})
     with tenant_scope(tenant_a):
         generation = storage.get_generation(ids["generation"])
-        insights = storage.get_insights()
+        insights = learning_storage.get_insights()
     assert generation is not None
     assert generation.is_favorite is True
     assert len(generation.concepts) == 2
@@ -111,19 +113,19 @@ NO_SCOPE_CALLS: dict[str, Callable[[], Any]] = {
         datetime(2020, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
     ),
     "get_analytics_data": storage.get_analytics_data,
-    "save_critique": lambda: storage.save_critique(factories.critique("c-1")),
-    "get_critiques": storage.get_critiques,
-    "get_critiques_by_concept": lambda: storage.get_critiques_by_concept("c-1"),
-    "get_unapplied_critiques": storage.get_unapplied_critiques,
-    "save_insight": lambda: storage.save_insight(factories.insight()),
-    "get_insights": storage.get_insights,
-    "get_insights_by_pattern": lambda: storage.get_insights_by_pattern("p"),
-    "save_adjustment": lambda: storage.save_adjustment(factories.adjustment("crit-1")),
-    "get_adjustments": storage.get_adjustments,
-    "get_adjustments_by_category": lambda: storage.get_adjustments_by_category("absurd"),
-    "get_reflexion_stats": storage.get_reflexion_stats,
-    "save_performance_feedback": lambda: storage.save_performance_feedback(factories.feedback("c-1")),
-    "get_performance_feedback": storage.get_performance_feedback,
+    "save_critique": lambda: learning_storage.save_critique(factories.critique("c-1")),
+    "get_critiques": learning_storage.get_critiques,
+    "get_critiques_by_concept": lambda: learning_storage.get_critiques_by_concept("c-1"),
+    "get_unapplied_critiques": learning_storage.get_unapplied_critiques,
+    "save_insight": lambda: learning_storage.save_insight(factories.insight()),
+    "get_insights": learning_storage.get_insights,
+    "get_insights_by_pattern": lambda: learning_storage.get_insights_by_pattern("p"),
+    "save_adjustment": lambda: learning_storage.save_adjustment(factories.adjustment("crit-1")),
+    "get_adjustments": learning_storage.get_adjustments,
+    "get_adjustments_by_category": lambda: learning_storage.get_adjustments_by_category("absurd"),
+    "get_reflexion_stats": learning_storage.get_reflexion_stats,
+    "save_performance_feedback": lambda: learning_storage.save_performance_feedback(factories.feedback("c-1")),
+    "get_performance_feedback": learning_storage.get_performance_feedback,
 }
 
 
@@ -134,7 +136,8 @@ def test_every_storage_function_fails_closed_without_a_tenant(name: str, databas
 
 
 def test_no_scope_list_covers_the_whole_storage_api() -> None:
-    public = {n for n in dir(storage) if n.startswith(("save_", "get_", "delete_", "search_", "toggle_"))}
+    prefixes = ("save_", "get_", "delete_", "search_", "toggle_")
+    public = {n for module in (storage, learning_storage) for n in dir(module) if n.startswith(prefixes)}
     assert public - {"count_generations"} == set(NO_SCOPE_CALLS)
 
 
@@ -235,7 +238,7 @@ def test_nested_unit_of_work_for_another_tenant_is_refused(tenant_a: uuid.UUID, 
 
 
 def test_system_path_lists_tenants_but_reads_no_content(runtime_engine: Engine, tenant_a: uuid.UUID) -> None:
-    from viral.services.tenants import list_tenants
+    from viral.identity.tenants import list_tenants
 
     _seed(tenant_a)
     assert tenant_a in {t.id for t in list_tenants()}
@@ -265,6 +268,6 @@ def test_a_unit_of_work_without_its_bind_sees_and_writes_nothing(tenant_a: uuid.
             text("insert into generations (tenant_id, id, trend_text) values (:t, 'g-x', '')"), {"t": str(tenant_a)}
         )
     with unit_of_work(tenant_a, bind=False) as uow:  # the rate-limit hit binds itself, then counts for A only
-        first = uow.rate_limits.hit("probe", window_seconds=10)
-        second = uow.rate_limits.hit("probe", window_seconds=10)
+        first = uow.repository(RateLimitRepository).hit("probe", window_seconds=10)
+        second = uow.repository(RateLimitRepository).hit("probe", window_seconds=10)
     assert (first.count, second.count, first.tier) == (1, 2, "FREE")

@@ -13,13 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import Engine, text
+from viral.content import storage
 from viral.db.engine import reset_engine
 from viral.errors import QuotaExceeded
-from viral.services import auth, storage
-from viral.services.jobs import list_jobs
-from viral.services.videos import request_video
+from viral.identity import auth
+from viral.operations.jobs import list_jobs
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
+from viral.video.service import request_video
 
 from tests import factories
 from tests.events import load_handler
@@ -266,7 +267,7 @@ def test_a_queue_outage_answers_503_and_asking_again_sends_the_same_video(
     gateway: Gateway, aws: VideoAws, tenant_a: uuid.UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from viral.errors import Retryable
-    from viral.services import videos
+    from viral.video import service as videos
 
     [concept_id] = concepts_of(tenant_a)
     headers = key_of(tenant_a)

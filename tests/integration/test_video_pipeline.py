@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from viral.content import storage
 from viral.errors import Retryable
-from viral.services import storage
-from viral.services.jobs import list_jobs
-from viral.services.video_quality import Requirements, inspect
-from viral.services.videos import request_video
+from viral.operations.jobs import list_jobs
 from viral.tenancy import tenant_scope
+from viral.video.quality import Requirements, inspect
+from viral.video.service import request_video
 
 from tests import factories
 from tests.events import LambdaContext, load_handler
@@ -142,8 +142,8 @@ def test_the_same_message_delivered_twice_submits_once(
 def test_concurrent_duplicates_submit_once(
     monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any, runway: FakeRunway
 ) -> None:
-    from viral.messages.video import VideoJobMessage
-    from viral.services.videos import advance_video
+    from viral.video.messages import VideoJobMessage
+    from viral.video.service import advance_video
 
     with video_aws(monkeypatch, **vendors(runway=runway)) as aws:
         _, video_id = requested(tenant_a)
@@ -176,7 +176,7 @@ def test_concurrent_duplicates_submit_once(
 def test_a_worker_dying_after_the_submission_was_recorded_resumes_without_resubmitting(
     monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any, runway: FakeRunway
 ) -> None:
-    from viral.services import videos
+    from viral.video import service as videos
 
     with video_aws(monkeypatch, **vendors(runway=runway)) as aws:
         _, video_id = requested(tenant_a)

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from sqlalchemy import Engine, text
-from viral.services import storage
-from viral.services.videos import list_videos
+from viral.content import storage
 from viral.tenancy import tenant_scope
+from viral.video.service import list_videos
 
 from tests import factories
 from tests.events import LambdaContext, load_event, load_handler

@@ -61,4 +61,4 @@ def test_authorizer_cold_start_imports_no_sqlalchemy() -> None:
 
 def test_the_check_sees_sqlalchemy_where_it_is_imported() -> None:
     # The same probe on the full auth service (the Clerk path) must find SQLAlchemy, or the test above proves nothing.
-    assert "sqlalchemy" in _heavy_modules_after("viral.services.auth")
+    assert "sqlalchemy" in _heavy_modules_after("viral.identity.auth")

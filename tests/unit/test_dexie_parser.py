@@ -346,7 +346,7 @@ def test_text_postgresql_cannot_store_is_refused() -> None:
 
 def test_upload_keys_name_one_tenant_and_import() -> None:
     from viral.errors import InvalidInput
-    from viral.services.imports import import_key, parse_import_key
+    from viral.imports.service import import_key, parse_import_key
 
     tenant, import_id = uuid.uuid4(), uuid.uuid4()
     assert parse_import_key(import_key(tenant, import_id)) == (tenant, import_id)

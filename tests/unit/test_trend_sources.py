@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from viral.content.trend_sources import TrendSource
+from viral.content.trend_sources.gnews import GNewsTrends
+from viral.content.trend_sources.google_trends import GoogleTrends
+from viral.content.trend_sources.reddit import SUBREDDITS, RedditTrends
+from viral.content.trend_sources.youtube import YouTubeTrends
+from viral.content.trends import gather
 from viral.errors import Permanent, Retryable
-from viral.providers.http import make_client
-from viral.providers.trends import TrendSource
-from viral.providers.trends.gnews import GNewsTrends
-from viral.providers.trends.google_trends import GoogleTrends
-from viral.providers.trends.reddit import SUBREDDITS, RedditTrends
-from viral.providers.trends.youtube import YouTubeTrends
-from viral.services.trends import gather
+from viral.http.client import make_client
 
 from tests.fakes.http_server import FakeServer, Reply
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from viral.errors import Permanent, Retryable
-from viral.providers.video import JobState, RenderRequest, ResultExpired, SubmissionUncertain
-from viral.providers.video.base import make_vendor_client
-from viral.providers.video.luma import LumaProvider
-from viral.providers.video.runway import RunwayProvider
-from viral.providers.video.veo import VeoProvider
+from viral.video.providers import JobState, RenderRequest, ResultExpired, SubmissionUncertain
+from viral.video.providers.base import make_vendor_client
+from viral.video.providers.luma import LumaProvider
+from viral.video.providers.runway import RunwayProvider
+from viral.video.providers.veo import VeoProvider
 
 from tests.fakes.http_server import Reply
 from tests.fakes.video_vendors import EXPIRED, GONE, KEY, RATE_LIMITED, UNAVAILABLE, FakeLuma, FakeRunway, FakeVeo

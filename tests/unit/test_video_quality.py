@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from viral.services.video_quality import Requirements, inspect
+from viral.video.quality import Requirements, inspect
 
 from tests.fakes.video_vendors import sample_mp4
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from viral.api.routes.videos import VideoStatus
 from viral.db.models import VIDEO_STATUSES
 from viral.errors import InvalidInput
-from viral.messages.video import VideoJobMessage
-from viral.providers.video.registry import build_providers, cost_of, provider_chain
 from viral.settings import Settings
+from viral.video.messages import VideoJobMessage
+from viral.video.providers.registry import build_providers, cost_of, provider_chain
+from viral.video.routes import VideoStatus
 
 from tests.events import load_event
 

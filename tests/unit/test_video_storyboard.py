@@ -6,9 +6,9 @@ import io
 
 import av
 import pytest
-from viral.providers.video import RenderRequest, ScriptLine
-from viral.providers.video.storyboard import StoryboardProvider, parse_seconds, plan_slides, render_storyboard
-from viral.services.video_quality import Requirements, inspect
+from viral.video.providers import RenderRequest, ScriptLine
+from viral.video.providers.storyboard import StoryboardProvider, parse_seconds, plan_slides, render_storyboard
+from viral.video.quality import Requirements, inspect
 
 SCRIPT = (
     ScriptLine("0:00-0:03", "A cat at a desk covered in tax forms", "POV: it's April 14th"),

@@ -8,12 +8,15 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from viral.api.middleware import authenticated
-from viral.api.routes import billing as billing_routes
-from viral.api.routes import concepts, feedback, generations, history, jobs, reflexion, user
-from viral.api.routes import imports as import_routes
-from viral.api.routes import videos as video_routes
-from viral.http import register_error_handlers
-from viral.services.health import check_health
+from viral.billing import routes as billing_routes
+from viral.content.routes import concepts, generations, history
+from viral.http.errors import register_error_handlers
+from viral.identity import routes as identity_routes
+from viral.imports import routes as import_routes
+from viral.learning.routes import feedback, reflexion
+from viral.operations import routes as operations_routes
+from viral.operations.health import check_health
+from viral.video import routes as video_routes
 
 TITLE = "Viral Dashboard API"
 VERSION = "1.0.0"
@@ -30,11 +33,9 @@ def build_app() -> APIGatewayRestResolver:
         status = HTTPStatus.OK if result.status == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
-    for module in (history, generations, user, feedback, jobs, concepts, reflexion):
+    domain_routes = (history, generations, identity_routes, feedback, operations_routes, concepts, reflexion)
+    for module in (*domain_routes, billing_routes, video_routes, import_routes):
         app.include_router(module.router)
-    app.include_router(billing_routes.router)
-    app.include_router(video_routes.router)
-    app.include_router(import_routes.router)
     return app
 
 

@@ -1,9 +1,8 @@
-"""Middlewares of the Api function: bind the tenant from the authorizer, rate-limit, record usage."""
+"""The Api function's global middleware: bind the tenant from the authorizer and record usage."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -11,11 +10,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from viral.errors import DomainError, Unauthorized
-from viral.http import error_body, json_response, status_of
+from viral.http.errors import error_body, json_response, status_of
+from viral.identity.auth import Principal
 from viral.observability import logger
-from viral.services.auth import Principal
-from viral.services.usage import hit_rate_limit, usage_recorder
-from viral.settings import get_settings
+from viral.operations.usage import usage_recorder
 from viral.tenancy import tenant_scope
 
 PUBLIC_RESOURCES = frozenset({"/api/health"})
@@ -51,21 +49,3 @@ def authenticated(app: APIGatewayRestResolver, next_middleware: NextMiddleware) 
             status_code=int(status),
             response_time_ms=int((time.perf_counter() - started) * 1000),
         )
-
-
-def rate_limited(bucket: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
-    """A route middleware: count the request in the tenant's window for `bucket`; 429 with Retry-After past it."""
-
-    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        if not get_settings().rate_limit_enabled:
-            return next_middleware(app)
-        decision = hit_rate_limit(bucket)
-        if not decision.allowed:
-            headers = {**decision.headers(), "Retry-After": str(decision.retry_after_s)}
-            message = f"Rate limit exceeded. Try again in {decision.retry_after_s}s"
-            return json_response(HTTPStatus.TOO_MANY_REQUESTS, error_body(message, "RATE_LIMIT_EXCEEDED"), headers)
-        response = next_middleware(app)
-        response.headers.update(decision.headers())
-        return response
-
-    return middleware

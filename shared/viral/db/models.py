@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from viral.schemas.content import CATEGORY_VALUES, PLATFORM_VALUES
+from viral.content.schemas import CATEGORY_VALUES, PLATFORM_VALUES
 
 # Ids that came from the original app (generations, concepts, critiques, ...) are strings it chose; they are
 # unique per tenant, so those tables key on (tenant_id, id) and one tenant's ids never collide with another's.

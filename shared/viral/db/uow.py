@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from viral.db.engine import get_sessionmaker
-from viral.db.repositories import (
-    AdjustmentRepository,
-    ApiKeyRepository,
-    CritiqueRepository,
-    FeedbackRepository,
-    GenerationRepository,
-    InsightRepository,
-    MembershipRepository,
-    SystemRepository,
-    TenantRepository,
-)
-from viral.db.repositories.billing import AccountRepository, BillingRepository
-from viral.db.repositories.engine_inputs import EngineRepository
-from viral.db.repositories.imports import ImportRepository
-from viral.db.repositories.operations import JobRepository, RateLimitRepository
-from viral.db.repositories.videos import VideoRepository
 from viral.db.usage_rows import bind_with_rows, pending_usage_rows
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
@@ -47,27 +31,25 @@ def _bind(session: Session, tenant: uuid.UUID) -> None:
     bind_with_rows(session, tenant, pending)
 
 
+R = TypeVar("R")
+
+
 class UnitOfWork:
-    """A session bound to one tenant, with that tenant's repositories."""
+    """A session bound to one tenant. Each domain builds its own repositories from it (`repository(Kind)`), so the
+    platform never needs to know the domains above it.
+    """
 
     def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
         self.session = session
         self.tenant_id = tenant_id
-        self.tenants = TenantRepository(session, tenant_id)
-        self.generations = GenerationRepository(session, tenant_id)
-        self.feedback = FeedbackRepository(session, tenant_id)
-        self.critiques = CritiqueRepository(session, tenant_id)
-        self.insights = InsightRepository(session, tenant_id)
-        self.adjustments = AdjustmentRepository(session, tenant_id)
-        self.api_keys = ApiKeyRepository(session, tenant_id)
-        self.members = MembershipRepository(session, tenant_id)
-        self.jobs = JobRepository(session, tenant_id)
-        self.rate_limits = RateLimitRepository(session, tenant_id)
-        self.engine = EngineRepository(session, tenant_id)
-        self.imports = ImportRepository(session, tenant_id)
-        self.videos = VideoRepository(session, tenant_id)
-        self.billing = BillingRepository(session, tenant_id)
-        self.accounts = AccountRepository(session, tenant_id)
+        self._repositories: dict[Callable[..., Any], Any] = {}
+
+    def repository(self, kind: Callable[[Session, uuid.UUID], R]) -> R:
+        """The transaction's repository of this kind, built once from the session and the bound tenant."""
+        found = self._repositories.get(kind)
+        if found is None:
+            found = self._repositories[kind] = kind(self.session, self.tenant_id)
+        return found
 
     @contextmanager
     def as_system(self) -> Iterator[Session]:
@@ -121,8 +103,15 @@ def unit_of_work(tenant_id: str | uuid.UUID | None = None, *, bind: bool = True)
         session.close()
 
 
+class SystemUnitOfWork:
+    """A transaction on the separately privileged system role; domains build their system repositories from it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
 @contextmanager
-def system_unit_of_work() -> Iterator[SystemRepository]:
+def system_unit_of_work() -> Iterator[SystemUnitOfWork]:
     """The one cross-tenant path: lists tenants and finds credentials, as the separately privileged role.
 
     It sees only what that role is granted (tenants, users, API keys, global tables), never tenant content.
@@ -133,7 +122,7 @@ def system_unit_of_work() -> Iterator[SystemRepository]:
     try:
         with translate_database_errors(), session.begin():
             session.execute(text(f"SET LOCAL ROLE {get_settings().db_system_role}"))
-            yield SystemRepository(session)
+            yield SystemUnitOfWork(session)
     finally:
         session.close()
 
@@ -144,7 +133,7 @@ _SYSTEM_ROLE_NO_FLUSH_WAIT = text(
 
 
 @contextmanager
-def system_unit_of_work_without_flush_wait() -> Iterator[SystemRepository]:
+def system_unit_of_work_without_flush_wait() -> Iterator[SystemUnitOfWork]:
     """The system path for a write that a durable store downstream also holds, on the hot path of a webhook.
 
     Its commit does not wait for the WAL flush (synchronous_commit off, this transaction only), and the role
@@ -157,7 +146,7 @@ def system_unit_of_work_without_flush_wait() -> Iterator[SystemRepository]:
     try:
         with translate_database_errors(), session.begin():
             session.execute(_SYSTEM_ROLE_NO_FLUSH_WAIT, {"role": get_settings().db_system_role})
-            yield SystemRepository(session)
+            yield SystemUnitOfWork(session)
     finally:
         session.close()
 

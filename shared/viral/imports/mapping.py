@@ -9,7 +9,7 @@ The original's `src/lib/storage.ts`:
                 adjustments: 'id, category, adjustmentType, appliedAt, critiqueId'
 
 Rows are validated with the same models the storage API uses (`viral.schemas`), so an imported row reads back
-through `viral.services.storage` exactly as the dashboard wrote it. Only the tables of the file's schema version
+through `viral.content.storage` exactly as the dashboard wrote it. Only the tables of the file's schema version
 are known; any other table is reported and skipped, never guessed at.
 """
 
@@ -23,11 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from viral.content.schemas import Generation
 from viral.imports.dexie import Row
 from viral.imports.typeson import Binary, TypesonError, Unsupported
-from viral.schemas.base import CamelModel
-from viral.schemas.content import Generation
-from viral.schemas.learning import ReflexionInsight, ScoringAdjustment, SelfCritique
+from viral.learning.schemas import ReflexionInsight, ScoringAdjustment, SelfCritique
+from viral.wire import CamelModel
 
 DATABASE_NAME = "ViralDashboard"
 MAX_ERRORS_LISTED = 10

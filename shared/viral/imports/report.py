@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from viral.schemas.base import CamelModel
+from viral.wire import CamelModel
 
 MAX_LISTED_ROWS = 20
 """Skipped rows listed one by one per table (every one is counted in `skipReasons`)."""

@@ -1,0 +1,86 @@
+"""Daily generation: the schedule lists tenants and enqueues one job each; the worker runs each job once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from viral.aws.sqs import send
+from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
+from viral.content.generation import generate
+from viral.content.messages import GenerationJobMessage
+from viral.db.uow import unit_of_work
+from viral.errors import QuotaExceeded
+from viral.identity.tenants import list_tenants
+from viral.observability import logger
+from viral.operations.repository import JobRepository
+from viral.settings import get_settings
+from viral.tenancy import tenant_scope
+
+JOB_TYPE = "generate-concepts"
+
+
+@dataclass
+class ScheduleReport:
+    enqueued: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def schedule_daily_generation(*, now: datetime | None = None) -> ScheduleReport:
+    """Enqueue today's generation for every tenant that enabled it; one failing tenant never stops the others."""
+    now = now or datetime.now(UTC)
+    report = ScheduleReport()
+    queue_url = get_settings().generation_queue_url
+    for tenant in list_tenants(daily_generation_only=True):
+        try:
+            with tenant_scope(tenant.id):
+                with unit_of_work() as uow:
+                    job, _ = uow.repository(JobRepository).enqueue(
+                        job_type=JOB_TYPE,
+                        payload={"trigger": "daily", "forDate": now.date().isoformat()},
+                        idempotency_key=f"daily:{now.date().isoformat()}",
+                    )
+                # A job that exists but is still pending is sent again: the worker runs each job once.
+                if job.status == "pending":
+                    send(queue_url, GenerationJobMessage(job_id=job.id, tenant_id=tenant.id, for_date=now.date()))
+            report.enqueued.append(str(tenant.id))
+        except Exception as error:  # isolate tenants: record and go on
+            logger.exception("daily generation not enqueued", extra={"tenant_id": str(tenant.id)})
+            report.failed[str(tenant.id)] = type(error).__name__
+    return report
+
+
+def run_generation_job(message: GenerationJobMessage, *, now: datetime | None = None) -> str:
+    """Run one generation job in its tenant's scope, exactly once; the job's final status.
+
+    The job row is locked for the whole transaction, so a duplicate delivery waits and then sees it done.
+    Quota exhaustion is permanent (the job fails, the message is acknowledged); other errors propagate so
+    SQS retries them.
+    """
+    with tenant_scope(message.tenant_id), unit_of_work() as uow:
+        job = uow.repository(JobRepository).lock(message.job_id)
+        if job is None:
+            logger.warning("generation job not found", extra={"job_id": str(message.job_id)})
+            return "missing"
+        if job.status in ("completed", "failed"):
+            return job.status
+        generation_id = str(uuid.uuid5(message.job_id, "generation"))
+        try:
+            with uow.session.begin_nested():
+                result = generate(
+                    ConceptRequest(count=message.count or MAX_CONCEPTS), now=now, generation_id=generation_id
+                )
+        except QuotaExceeded as exceeded:
+            uow.repository(JobRepository).finish(job.id, status="failed", error=exceeded.message)
+            return "failed"
+        uow.repository(JobRepository).finish(
+            job.id,
+            status="completed",
+            result={
+                "generationId": generation_id,
+                "concepts": len(result.generation.concepts),
+                "quota": result.quota.wire(),
+            },
+        )
+        return "completed"

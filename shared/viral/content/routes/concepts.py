@@ -1,0 +1,67 @@
+"""/api/generate and /api/trends: the concept engine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import Field, field_validator
+
+from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
+from viral.content.generation import generate
+from viral.content.schemas import Category, Platform
+from viral.content.scoring import PLATFORMS
+from viral.content.trends import current_trends, refresh_trends, trends_answer
+from viral.identity.access import require_scope
+from viral.operations.rate_limits import rate_limited
+from viral.wire import CamelModel
+
+router = Router()
+
+
+class GenerateBody(CamelModel):
+    """Optional choices; with no body the call makes up to 36 concepts across every category."""
+
+    categories: list[Category] | None = Field(default=None, min_length=1, max_length=12)
+    platforms: list[Platform] | None = Field(default=None, min_length=1, max_length=3)
+    count: int | None = Field(default=None, ge=1, le=MAX_CONCEPTS)
+
+    @field_validator("categories", "platforms")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("values must be unique")
+        return value
+
+
+@router.post(
+    "/api/generate",
+    summary="Generate viral concepts from current trends (uses quota)",
+    middlewares=[rate_limited("generate")],
+)
+def post_generate(body: Annotated[GenerateBody | None, Body()] = None) -> dict[str, Any]:
+    require_scope(router, "generate")
+    choices = body or GenerateBody()
+    request = ConceptRequest(
+        count=choices.count or MAX_CONCEPTS,
+        categories=frozenset(choices.categories) if choices.categories else None,
+        platforms=tuple(choices.platforms or PLATFORMS),
+    )
+    return generate(request).wire()
+
+
+@router.get("/api/trends", summary="Current trends with their potential labels", middlewares=[rate_limited("trends")])
+def get_trends() -> dict[str, Any]:
+    require_scope(router, "read")
+    trends, fetched_at = current_trends()
+    return trends_answer(trends, fetched_at)
+
+
+@router.post(
+    "/api/trends", summary="Gather trends now, replacing the cached ones", middlewares=[rate_limited("trends")]
+)
+def post_trends() -> dict[str, Any]:
+    require_scope(router, "generate")
+    trends, fetched_at = refresh_trends()
+    return trends_answer(trends, fetched_at, refreshed=True)

@@ -1,1 +1,0 @@
-"""Versioned message bodies for the queues (one sample per version in events/)."""

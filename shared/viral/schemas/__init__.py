@@ -1,1 +1,0 @@
-"""Pydantic models that cross boundaries (HTTP, queues, storage API): camelCase on the wire, snake_case in Python."""

@@ -1,1 +1,0 @@
-"""Use cases: plain functions over typed inputs, each running inside the current tenant's unit of work."""
