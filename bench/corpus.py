@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from viral.content.schemas import CATEGORY_VALUES
+from viral.vocabulary import CATEGORY_VALUES
 
 CATEGORIES: tuple[str, ...] = CATEGORY_VALUES
 NOUNS_PER_CATEGORY = 8

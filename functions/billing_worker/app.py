@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.aws.consumer import process_sqs_batch, sqs_processor
 from viral.billing.messages import BillingMessage, ReconcileMessage
 from viral.billing.service import handle_billing_message
 from viral.observability import logger, metrics, tracer
@@ -17,7 +17,7 @@ class BillingRecord(SqsRecordModel):
     body: Json[BillingMessage]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=BillingRecord)
+processor = sqs_processor(BillingRecord)
 
 
 def record_handler(record: BillingRecord) -> str:
@@ -35,4 +35,4 @@ def record_handler(record: BillingRecord) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_sqs_batch(event, context, processor, record_handler)

@@ -1,32 +1,6 @@
 """API Gateway POST /api/webhooks/clerk (no authorizer): verify Svix's signature, apply the Clerk event once."""
 
-from __future__ import annotations
-
-from http import HTTPStatus
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.http.errors import json_response, raw_body, register_error_handlers
 from viral.identity.clerk import receive_clerk_webhook
-from viral.observability import logger, metrics, tracer
+from viral.webhooks.function import webhook_function
 
-app = APIGatewayRestResolver()
-register_error_handlers(app)
-
-
-@app.post("/api/webhooks/clerk")
-def clerk_webhook() -> Response[str]:
-    event = app.current_event
-    raw = raw_body(event)
-    receipt = receive_clerk_webhook(raw, event.headers)
-    metrics.add_metric(name=f"ClerkWebhook{receipt.status.capitalize()}", unit="Count", value=1)
-    return json_response(HTTPStatus.OK, receipt.wire())
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = webhook_function("/api/webhooks/clerk", receive_clerk_webhook, metric_prefix="ClerkWebhook")

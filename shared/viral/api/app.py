@@ -11,11 +11,13 @@ from viral.api.middleware import authenticated
 from viral.billing import routes as billing_routes
 from viral.content.routes import concepts, generations, history
 from viral.http.errors import register_error_handlers
+from viral.http.rate_limits import use_rate_limiter
 from viral.identity import routes as identity_routes
 from viral.imports import routes as import_routes
 from viral.learning.routes import feedback, reflexion
 from viral.operations import routes as operations_routes
 from viral.operations.health import check_health
+from viral.operations.usage import hit_rate_limit
 from viral.video import routes as video_routes
 
 TITLE = "Viral Dashboard API"
@@ -25,6 +27,7 @@ VERSION = "1.0.0"
 def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     register_error_handlers(app)
+    use_rate_limiter(hit_rate_limit)
     app.use(middlewares=[authenticated])
 
     @app.get("/api/health", summary="Liveness and database readiness (no credentials needed)")

@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from viral.caller import Principal
 from viral.errors import DomainError, Unauthorized
 from viral.http.errors import error_body, json_response, status_of
-from viral.identity.auth import Principal
 from viral.observability import logger
 from viral.operations.usage import usage_recorder
 from viral.tenancy import tenant_scope

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from viral.billing.service import BillingRedirect, open_billing_portal, start_checkout
 from viral.errors import InvalidInput
+from viral.http.access import require_admin
 from viral.http.forms import is_form_post, request_fields
-from viral.identity.access import require_admin
-from viral.operations.rate_limits import rate_limited
+from viral.http.rate_limits import rate_limited
 
 router = Router()
 

@@ -9,7 +9,6 @@ transaction that applies it to the tenant, so a redelivery, or two deliveries at
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from viral.errors import Conflict, InvalidInput, NotFound, Permanent
 from viral.observability import logger
 from viral.settings import Settings, get_settings
 from viral.tenancy import current_tenant
+from viral.webhooks.payload import WebhookReceipt, allowed_event
 from viral.webhooks.signatures import header, verify_stripe_signature
 
 PROVIDER = "stripe"
@@ -118,15 +118,6 @@ def _customer(gateway: StripeGateway, state: BillingState) -> str:
 # --- the Stripe webhook --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WebhookReceipt:
-    status: Literal["queued", "duplicate", "ignored", "processed"]
-    event_id: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        return {"received": True, "status": self.status}
-
-
 def receive_stripe_webhook(
     payload: bytes, headers: Mapping[str, str] | None, *, now: float | None = None, settings: Settings | None = None
 ) -> WebhookReceipt:
@@ -136,12 +127,8 @@ def receive_stripe_webhook(
     verify_stripe_signature(
         payload, header(headers, "stripe-signature"), secret, now=time.time() if now is None else now
     )
-    try:
-        event = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
-    event_type = event.get("type") if isinstance(event, dict) else None
-    if event_type not in ALLOWED_STRIPE_EVENTS:
+    event = allowed_event(payload, ALLOWED_STRIPE_EVENTS)
+    if event is None:
         return WebhookReceipt(status="ignored")
     message = parse_stripe_event(event)
     if not settings.billing_queue_url:

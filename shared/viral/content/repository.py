@@ -12,11 +12,12 @@ from sqlalchemy import Select, Text, Uuid, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import aliased
 
-from viral.content.schemas import CATEGORY_VALUES, AnalyticsData, TrendData, ViralConcept
+from viral.content.schemas import AnalyticsData, TrendData, ViralConcept
 from viral.content.schemas import Generation as GenerationModel
 from viral.db.models import Concept, Generation
 from viral.db.repository import TenantRepositoryBase
 from viral.errors import Conflict
+from viral.vocabulary import CATEGORY_VALUES
 from viral.wire import CamelModel
 
 # Joins the parts of a generation's search_doc; stripped from queries, so no match spans two parts.

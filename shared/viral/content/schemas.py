@@ -7,25 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
+from viral.vocabulary import Category
 from viral.wire import CamelModel, ContentId, LongText, ShortText
 
-Category = Literal[
-    "news",
-    "absurd",
-    "luxury",
-    "emotional",
-    "tech",
-    "cartoon",
-    "gaming",
-    "fitness",
-    "food",
-    "finance",
-    "music",
-    "relationships",
-]
-CATEGORY_VALUES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
-Platform = Literal["tiktok", "youtube-shorts", "instagram-reels"]
-PLATFORM_VALUES: tuple[str, ...] = Platform.__args__  # type: ignore[attr-defined]
 SourceApi = Literal["youtube", "reddit", "gnews", "google-trends", "tiktok-creative", "fallback", "offline"]
 Hashtag = Annotated[str, StringConstraints(max_length=100)]
 

@@ -12,7 +12,8 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
-from viral.content.schemas import CATEGORY_VALUES, TrendData
+from viral.content.schemas import TrendData
+from viral.vocabulary import CATEGORY_VALUES
 
 PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
 PLATFORM_KEYS = {"tiktok": "tiktok", "youtube-shorts": "youtubeShorts", "instagram-reels": "instagramReels"}

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from viral.content.engine_repository import EngineRepository
-from viral.content.schemas import CATEGORY_VALUES, TrendData
+from viral.content.schemas import TrendData
 from viral.content.trend_sources import TrendSource, potential_label, top
 from viral.content.trend_sources.gnews import GNewsTrends
 from viral.content.trend_sources.google_trends import GoogleTrends
@@ -22,6 +22,7 @@ from viral.errors import DomainError
 from viral.http.client import make_client
 from viral.observability import logger
 from viral.settings import Settings, get_settings
+from viral.vocabulary import CATEGORY_VALUES
 
 MIN_PER_CATEGORY = 3
 

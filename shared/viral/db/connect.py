@@ -91,9 +91,9 @@ def _location(settings: Settings) -> dict[str, Any]:
         return url_location(settings.database_url)
     if settings.db_secret_name:
         return secret_location(settings.db_secret_name)
-    from viral.db.engine import database_url  # the embedded default (or the deployed-stage refusal): never in Lambda
+    from viral.db.embedded import local_database_url  # the embedded default (or the deployed-stage refusal)
 
-    return url_location(database_url(settings).render_as_string(hide_password=False))
+    return url_location(local_database_url(settings).render_as_string(hide_password=False))
 
 
 def connect_params(settings: Settings) -> dict[str, Any]:

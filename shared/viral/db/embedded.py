@@ -7,6 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import URL
 
+from viral.errors import InvalidInput
+from viral.settings import Settings
+
 
 def ensure_embedded_server(pgdata: Path, *, keep_running: bool = False) -> URL:
     """Start (or reuse) a PostgreSQL server on `pgdata` and return its pg8000 URL over the unix socket.
@@ -28,3 +31,12 @@ def ensure_embedded_server(pgdata: Path, *, keep_running: bool = False) -> URL:
         database="postgres",
         query={"unix_sock": f"{socket_dir}/.s.PGSQL.5432"},
     )
+
+
+def local_database_url(settings: Settings) -> URL:
+    """The default when no database is configured: the embedded server for local runs and tests, a refusal in the
+    deployed stages (where a missing setting must fail loudly, never start a database inside a Lambda).
+    """
+    if settings.stage in ("dev", "prod"):
+        raise InvalidInput("no database configured: set DB_SECRET_NAME (or DATABASE_URL)")
+    return ensure_embedded_server(settings.embedded_pg_data)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from viral.db.connect import checked_role, secret_location, session_options, set_role
-from viral.errors import InvalidInput
 from viral.settings import Settings, get_settings
 
 
@@ -20,11 +19,9 @@ def database_url(settings: Settings) -> URL:
         return _as_pg8000(make_url(settings.database_url))
     if settings.db_secret_name:
         return _url_from_secret(settings.db_secret_name)
-    if settings.stage in ("dev", "prod"):
-        raise InvalidInput("no database configured: set DB_SECRET_NAME (or DATABASE_URL)")
-    from viral.db.embedded import ensure_embedded_server  # local runs and tests only
+    from viral.db.embedded import local_database_url  # local runs and tests only
 
-    return ensure_embedded_server(settings.embedded_pg_data)
+    return local_database_url(settings)
 
 
 def _as_pg8000(url: URL) -> URL:

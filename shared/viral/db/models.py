@@ -26,12 +26,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from viral.content.schemas import CATEGORY_VALUES, PLATFORM_VALUES
+from viral.vocabulary import CATEGORY_VALUES, PLATFORM_VALUES
 
 # Ids that came from the original app (generations, concepts, critiques, ...) are strings it chose; they are
 # unique per tenant, so those tables key on (tenant_id, id) and one tenant's ids never collide with another's.
 CONTENT_ID = String(64)
-# The constraints repeat the wire vocabulary, defined once in the schemas.
+# The constraints repeat the wire vocabulary, defined once in viral.vocabulary.
 CATEGORIES = CATEGORY_VALUES
 PLATFORMS = PLATFORM_VALUES
 TIERS = ("FREE", "STARTER", "PRO", "AGENCY")

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from viral.db.engine import get_sessionmaker
+from viral.db.sqlstate import sqlstate
 from viral.db.usage_rows import bind_with_rows, pending_usage_rows
 from viral.errors import Conflict, DomainError, Forbidden, InvalidInput, Retryable, TenantScopeMissing
 from viral.settings import get_settings
@@ -164,21 +165,13 @@ _SQLSTATE_ERRORS: dict[str, tuple[type[DomainError], str]] = {
 }
 
 
-def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
-    args: Any = getattr(error.orig, "args", ())
-    if args and isinstance(args[0], dict):
-        code = args[0].get("C")
-        return code if isinstance(code, str) else None
-    return None
-
-
 @contextmanager
 def translate_database_errors() -> Iterator[None]:
     """Turn driver errors into domain errors (the SQL and its parameters stay out of the message)."""
     try:
         yield
     except sa_exc.DBAPIError as error:
-        known = _SQLSTATE_ERRORS.get(_sqlstate(error) or "")
+        known = _SQLSTATE_ERRORS.get(sqlstate(error) or "")
         if known is not None:
             kind, message = known
             raise kind(message) from error

@@ -9,7 +9,6 @@ Svix does not promise order: Clerk's `updated_at` of the last state applied is k
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from viral.billing.repository import SETTLED, AccountRepository, BillingSystemRepository, WebhookEventRepository
-from viral.billing.service import WebhookReceipt
 from viral.billing.stripe_gateway import secret_value
 from viral.db.uow import UnitOfWork, system_unit_of_work, unit_of_work
 from viral.errors import InvalidInput
 from viral.identity.auth import CLERK_NAMESPACE
 from viral.observability import logger
 from viral.settings import Settings, get_settings
+from viral.webhooks.payload import WebhookReceipt, allowed_event
 from viral.webhooks.signatures import verify_svix_signature
 
 PROVIDER = "clerk"
@@ -78,13 +77,10 @@ def receive_clerk_webhook(
     message_id = verify_svix_signature(
         payload, headers, clerk_webhook_secret(settings), now=time.time() if now is None else now
     )
-    try:
-        event = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("the body is not JSON") from exc
-    event_type = event.get("type") if isinstance(event, dict) else None
-    if event_type not in ALLOWED_CLERK_EVENTS:
+    event = allowed_event(payload, ALLOWED_CLERK_EVENTS)
+    if event is None:
         return WebhookReceipt(status="ignored")
+    event_type = event["type"]
     data = event.get("data")
     if not isinstance(data, dict):
         raise InvalidInput("the event has no data object")

@@ -12,10 +12,12 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from viral.caller import Principal
 from viral.db.connect import checked_role, connect_pg8000
+from viral.db.sqlstate import sqlstate
 from viral.errors import Retryable, Unauthorized
 from viral.identity.key_sql import FIND_KEY_SQL
-from viral.identity.principal import KEY_PREFIX, Principal, credentials_from_headers, hash_key
+from viral.identity.principal import KEY_PREFIX, credentials_from_headers, hash_key
 from viral.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ class _KeyLookupConnection:
                     if fresh or attempt == 2:
                         raise Retryable("the database is unreachable") from error
                 except pg8000.dbapi.DatabaseError as error:
-                    code = _sqlstate(error)
+                    code = sqlstate(error) or ""
                     if code.startswith(_BROKEN_SQLSTATES):
                         self.forget()
                         if fresh or attempt == 2:
@@ -114,14 +116,6 @@ def _connection_key(settings: Settings) -> tuple[Any, ...]:
     )
 
 
-def _sqlstate(error: Exception) -> str:
-    args: Any = error.args
-    if args and isinstance(args[0], dict):
-        code = args[0].get("C")
-        return code if isinstance(code, str) else ""
-    return ""
-
-
 _lookup = _KeyLookupConnection()
 
 
@@ -154,7 +148,7 @@ def authenticate(headers: Mapping[str, str] | None, settings: Settings | None = 
     kind, token = credentials_from_headers(headers)
     if kind == "api_key":
         return authenticate_key(token)
-    from viral.identity.auth import authenticate_session  # SQLAlchemy and PyJWT: only when a session token arrives
+    from viral.identity.sessions import authenticate_session  # SQLAlchemy and PyJWT: only when a session token arrives
 
     return authenticate_session(token, settings or get_settings())
 

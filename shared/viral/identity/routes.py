@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from viral.errors import InvalidInput
+from viral.http.access import require_admin, require_scope
 from viral.http.forms import is_form_post, request_fields
 from viral.identity import auth
-from viral.identity.access import require_admin, require_scope
 from viral.identity.tenants import set_daily_generation
 from viral.operations.usage import get_usage
 from viral.wire import CamelModel

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
+from viral.http.rate_limits import rate_limited
 from viral.imports.service import get_import, request_import
-from viral.operations.rate_limits import rate_limited
 
 router = Router()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from viral.content.schemas import CATEGORY_VALUES
 from viral.db.models import Concept
 from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
@@ -15,6 +14,7 @@ from viral.learning.repository import FeedbackRepository
 from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.learning.storage import engagement_rate
 from viral.operations.repository import feedback_summary
+from viral.vocabulary import CATEGORY_VALUES
 
 PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
 PLATFORM_KEYS = {"tiktok": "tiktok", "youtube-shorts": "youtubeShorts", "instagram-reels": "instagramReels"}

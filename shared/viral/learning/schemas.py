@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from viral.content.schemas import Category, Platform
+from viral.vocabulary import Category, Platform
 from viral.wire import CamelModel, ContentId, LongText, ShortText
 
 Direction = Literal["over-predicted", "under-predicted", "accurate"]

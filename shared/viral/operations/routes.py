@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
 from viral.operations.jobs import job_wire, list_jobs
 
 router = Router()

@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from viral.content.schemas import Platform
 from viral.errors import InvalidInput
-from viral.identity.access import require_scope
-from viral.operations.rate_limits import rate_limited
+from viral.http.access import require_scope
+from viral.http.rate_limits import rate_limited
 from viral.video.service import list_videos, request_video, video_status
+from viral.vocabulary import Platform
 from viral.wire import CamelModel, ContentId
 
 router = Router()

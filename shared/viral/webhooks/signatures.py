@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping
 
 from viral.errors import InvalidInput, Retryable
+from viral.http.headers import header
 
 TOLERANCE_S = 300
 
@@ -27,14 +28,6 @@ class WebhookNotConfigured(Retryable):
     """No signing secret is configured: every delivery is refused (never accepted unverified); senders retry."""
 
     code = "WEBHOOK_NOT_CONFIGURED"
-
-
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """A header's value, whatever its case."""
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _matches(expected: str, candidates: list[str]) -> bool:

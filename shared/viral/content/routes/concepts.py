@@ -10,11 +10,11 @@ from pydantic import Field, field_validator
 
 from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
 from viral.content.generation import generate
-from viral.content.schemas import Category, Platform
 from viral.content.scoring import PLATFORMS
 from viral.content.trends import current_trends, refresh_trends, trends_answer
-from viral.identity.access import require_scope
-from viral.operations.rate_limits import rate_limited
+from viral.http.access import require_scope
+from viral.http.rate_limits import rate_limited
+from viral.vocabulary import Category, Platform
 from viral.wire import CamelModel
 
 router = Router()

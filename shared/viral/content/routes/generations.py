@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from viral.content import storage
 from viral.errors import NotFound
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
 
 router = Router()
 

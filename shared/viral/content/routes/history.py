@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from viral.content import storage
 from viral.content.schemas import Generation
 from viral.errors import InvalidInput
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
 
 router = Router()
 

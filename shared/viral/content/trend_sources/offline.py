@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from viral.content.schemas import CATEGORY_VALUES, TrendData
+from viral.content.schemas import TrendData
 from viral.content.trend_sources import build_trend
+from viral.vocabulary import CATEGORY_VALUES
 
 DATA = Path(__file__).with_name("offline_trends.json")
 

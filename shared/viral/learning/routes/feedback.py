@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from viral.errors import InvalidInput
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
+from viral.http.rate_limits import rate_limited
 from viral.learning.feedback import feedback_overview, record_feedback
-from viral.operations.rate_limits import rate_limited
 
 router = Router()
 

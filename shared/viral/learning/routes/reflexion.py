@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
-from viral.content.schemas import Category
 from viral.errors import InvalidInput
-from viral.identity.access import require_scope
+from viral.http.access import require_scope
+from viral.http.rate_limits import rate_limited
 from viral.learning.reflexion import rollback
 from viral.learning.views import listing, reflect_now, summary
-from viral.operations.rate_limits import rate_limited
+from viral.vocabulary import Category
 from viral.wire import CamelModel
 
 router = Router()

@@ -1,17 +1,40 @@
-"""The per-route rate-limit middleware: each tenant's requests counted in a window per bucket."""
+"""The per-route rate-limit middleware. Routes declare their bucket (`middlewares=[rate_limited("generate")]`); the
+API assembly plugs in the limiter that counts requests (the operations domain's, which reads each tenant's plan).
+
+The limiter is injected rather than imported so that any domain's routes can be rate-limited without depending on
+the domain that keeps the counters (which itself depends on billing's plans): imports keep pointing one way.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from viral.http.errors import error_body, json_response
-from viral.operations.usage import hit_rate_limit
 from viral.settings import get_settings
+
+
+class RateDecision(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def retry_after_s(self) -> int: ...
+
+    def headers(self) -> dict[str, str]: ...
+
+
+Limiter = Callable[[str], RateDecision]
+_limiter: list[Limiter] = []
+
+
+def use_rate_limiter(limiter: Limiter) -> None:
+    """Install the limiter every `rate_limited` route consults (the API assembly calls this once)."""
+    _limiter[:] = [limiter]
 
 
 def rate_limited(bucket: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
@@ -20,7 +43,9 @@ def rate_limited(bucket: str) -> Callable[[APIGatewayRestResolver, NextMiddlewar
     def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         if not get_settings().rate_limit_enabled:
             return next_middleware(app)
-        decision = hit_rate_limit(bucket)
+        if not _limiter:
+            raise RuntimeError("no rate limiter installed: build the API with viral.api.app.build_app")
+        decision = _limiter[0](bucket)
         if not decision.allowed:
             headers = {**decision.headers(), "Retry-After": str(decision.retry_after_s)}
             message = f"Rate limit exceeded. Try again in {decision.retry_after_s}s"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from viral.caller import Principal
 from viral.errors import Forbidden
-from viral.identity.auth import Principal
 
 
 def principal(router: Router) -> Principal:
