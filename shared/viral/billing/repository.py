@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from viral.db.models import Tenant, User, WebhookEvent
+from viral.db.repository import OwnTenantRepositoryBase
 
 # What billing may change on a tenant's row (nothing else, whatever a caller passes).
 BILLING_COLUMNS = frozenset(
@@ -72,16 +73,12 @@ def _state(row: Tenant) -> BillingState:
     )
 
 
-class BillingRepository:
+class BillingRepository(OwnTenantRepositoryBase):
     """The bound tenant's billing state (its own row of tenants; RLS lets it see no other)."""
-
-    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
 
     def state(self, *, lock: bool = False) -> BillingState | None:
         """The tenant's billing state; with `lock`, the row stays locked until the transaction ends."""
-        statement = select(Tenant).where(Tenant.id == self.tenant_id)
+        statement = self._select()
         if lock:
             statement = statement.with_for_update()
         row = self.session.scalars(statement).one_or_none()
@@ -90,16 +87,14 @@ class BillingRepository:
     def attach_customer(self, customer_id: str) -> str | None:
         """Store the Stripe customer unless the tenant has one already; the customer id now stored."""
         stored = self.session.execute(
-            update(Tenant)
-            .where(Tenant.id == self.tenant_id, Tenant.stripe_customer_id.is_(None))
+            self._update()
+            .where(Tenant.stripe_customer_id.is_(None))
             .values(stripe_customer_id=customer_id)
             .returning(Tenant.stripe_customer_id)
         ).scalar_one_or_none()
         if stored is not None:
             return stored
-        return self.session.execute(
-            select(Tenant.stripe_customer_id).where(Tenant.id == self.tenant_id)
-        ).scalar_one_or_none()
+        return self.session.execute(self._select(Tenant.stripe_customer_id)).scalar_one_or_none()
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Write billing changes to the tenant's row (only billing columns)."""
@@ -107,14 +102,13 @@ class BillingRepository:
         if unknown:
             raise ValueError(f"not billing columns: {sorted(unknown)}")
         if changes:
-            self.session.execute(update(Tenant).where(Tenant.id == self.tenant_id).values(**changes))
+            self.session.execute(self._update().values(**changes))
 
     def reset_monthly_quota(self, *, now: datetime, next_reset: datetime) -> bool:
         """Start a new monthly period if the tenant has no Stripe period and its reset time passed."""
         reset = self.session.execute(
-            update(Tenant)
+            self._update()
             .where(
-                Tenant.id == self.tenant_id,
                 Tenant.billing_period_end.is_(None),
                 Tenant.quota_reset_at <= now,
             )
@@ -124,12 +118,8 @@ class BillingRepository:
         return reset is not None
 
 
-class AccountRepository:
+class AccountRepository(OwnTenantRepositoryBase):
     """The bound tenant and its members as Clerk describes them (created, renamed, removed)."""
-
-    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
 
     def upsert_tenant(self, *, name: str, clerk_org_id: str | None, updated_at: datetime | None) -> None:
         """Create the tenant if missing; rename it if this state is not older than the one applied."""
@@ -217,7 +207,7 @@ class AccountRepository:
 SETTLED = ("processed", "ignored")
 
 
-class WebhookEventRepository:
+class WebhookEventSystemRepository:
     """Deliveries from Stripe and Clerk, one row per (provider, event id); only the system role may touch it."""
 
     def __init__(self, session: Session) -> None:

@@ -30,7 +30,12 @@ from viral.billing.events import (
 )
 from viral.billing.messages import ReconcileMessage, StripeEventMessage, SubscriptionSnapshot
 from viral.billing.plans import PAID_TIERS, price_ids
-from viral.billing.repository import BillingRepository, BillingState, BillingSystemRepository, WebhookEventRepository
+from viral.billing.repository import (
+    BillingRepository,
+    BillingState,
+    BillingSystemRepository,
+    WebhookEventSystemRepository,
+)
 from viral.billing.stripe_gateway import BillingNotConfigured, StripeGateway, stripe_credentials, stripe_gateway
 from viral.db.uow import system_unit_of_work, system_unit_of_work_without_flush_wait, unit_of_work
 from viral.errors import Conflict, InvalidInput, NotFound, Permanent
@@ -136,7 +141,7 @@ def receive_stripe_webhook(
     # The message on SQS is the durable copy (the worker records the event too), so this commit need not wait
     # for the WAL flush: a record lost in a database crash costs nothing, and the answer comes back sooner.
     with system_unit_of_work_without_flush_wait() as system:
-        fresh = WebhookEventRepository(system.session).record(
+        fresh = WebhookEventSystemRepository(system.session).record(
             provider=PROVIDER, event_id=message.event_id, event_type=message.event_type
         )
         if fresh:
@@ -164,7 +169,7 @@ def apply_stripe_event(message: StripeEventMessage, *, settings: Settings | None
     tenant = None if hinted and owner and hinted != owner else (owner or hinted)
     if tenant is None:
         with system_unit_of_work() as system:
-            WebhookEventRepository(system.session).claim(
+            WebhookEventSystemRepository(system.session).claim(
                 provider=PROVIDER,
                 event_id=message.event_id,
                 event_type=message.event_type,
@@ -175,7 +180,7 @@ def apply_stripe_event(message: StripeEventMessage, *, settings: Settings | None
         return "ignored"
     with unit_of_work(tenant) as uow:
         with uow.as_system() as session:
-            claimed = WebhookEventRepository(session).claim(
+            claimed = WebhookEventSystemRepository(session).claim(
                 provider=PROVIDER, event_id=message.event_id, event_type=message.event_type, tenant_id=tenant
             )
         if not claimed:
@@ -191,7 +196,9 @@ def apply_stripe_event(message: StripeEventMessage, *, settings: Settings | None
             applied, reason = decision.applied, decision.reason
         if not applied:
             with uow.as_system() as session:
-                WebhookEventRepository(session).mark(provider=PROVIDER, event_id=message.event_id, status="ignored")
+                WebhookEventSystemRepository(session).mark(
+                    provider=PROVIDER, event_id=message.event_id, status="ignored"
+                )
     logger.info(
         "stripe event settled",
         extra={"tenant_id": str(tenant), "event_type": message.event_type, "applied": applied, "reason": reason},

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from viral.db.models import ScoreModel, TrendSnapshot
+from viral.db.repository import TenantRepositoryBase
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,14 @@ class QuotaGrant:
     total: int
 
 
-class EngineRepository:
-    """Trend cache, score models and quota of the bound tenant."""
+class EngineRepository(TenantRepositoryBase[ScoreModel]):
+    """The concept engine's inputs for the bound tenant: its score models, the shared trend cache and its quota.
 
-    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
+    `inputs` and `consume_quota` are single hand-written statements (one round trip each on the generate path);
+    they take this repository's tenant as a parameter, and row-level security checks it again underneath.
+    """
+
+    model = ScoreModel
 
     def inputs(self, *, region: str, ttl_s: int) -> EngineInputs:
         row = self.session.execute(_INPUTS, {"region": region, "ttl": ttl_s, "tenant": self.tenant_id}).one()
@@ -92,39 +94,28 @@ class EngineRepository:
         """Store version 1 (the defaults, implicit until the first change) so it can be restored later."""
         self.session.execute(
             insert(ScoreModel)
-            .values(tenant_id=self.tenant_id, version=1, weights=weights, source="initial", reason="defaults")
+            .values(self._stamp({"version": 1, "weights": weights, "source": "initial", "reason": "defaults"}))
             .on_conflict_do_nothing()
         )
 
     def current_score_model(self) -> tuple[int, dict[str, Any]] | None:
         """The tenant's newest score-model version and its weights (None: the implicit defaults, version 1)."""
-        statement = (
-            select(ScoreModel.version, ScoreModel.weights)
-            .where(ScoreModel.tenant_id == self.tenant_id)
-            .order_by(ScoreModel.version.desc())
-            .limit(1)
-        )
+        statement = self._select(ScoreModel.version, ScoreModel.weights).order_by(ScoreModel.version.desc()).limit(1)
         row = self.session.execute(statement).one_or_none()
         return None if row is None else (row.version, row.weights)
 
     def score_model(self, version: int) -> dict[str, Any] | None:
-        statement = select(ScoreModel.weights).where(
-            ScoreModel.tenant_id == self.tenant_id, ScoreModel.version == version
-        )
+        statement = self._select(ScoreModel.weights).where(ScoreModel.version == version)
         return self.session.execute(statement).scalar_one_or_none()
 
     def score_models(self) -> list[dict[str, Any]]:
-        statement = (
-            select(
-                ScoreModel.version,
-                ScoreModel.source,
-                ScoreModel.based_on_version,
-                ScoreModel.reason,
-                ScoreModel.created_at,
-            )
-            .where(ScoreModel.tenant_id == self.tenant_id)
-            .order_by(ScoreModel.version.desc())
-        )
+        statement = self._select(
+            ScoreModel.version,
+            ScoreModel.source,
+            ScoreModel.based_on_version,
+            ScoreModel.reason,
+            ScoreModel.created_at,
+        ).order_by(ScoreModel.version.desc())
         return [dict(row._mapping) for row in self.session.execute(statement)]
 
     def add_score_model(
@@ -132,11 +123,14 @@ class EngineRepository:
     ) -> None:
         self.session.execute(
             insert(ScoreModel).values(
-                tenant_id=self.tenant_id,
-                version=version,
-                weights=weights,
-                source=source,
-                based_on_version=based_on,
-                reason=reason,
+                self._stamp(
+                    {
+                        "version": version,
+                        "weights": weights,
+                        "source": source,
+                        "based_on_version": based_on,
+                        "reason": reason,
+                    }
+                )
             )
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from viral.billing.repository import SETTLED, AccountRepository, BillingSystemRepository, WebhookEventRepository
+from viral.billing.repository import SETTLED, AccountRepository, BillingSystemRepository, WebhookEventSystemRepository
 from viral.billing.stripe_gateway import secret_value
 from viral.db.uow import UnitOfWork, system_unit_of_work, unit_of_work
 from viral.errors import InvalidInput
@@ -85,7 +85,7 @@ def receive_clerk_webhook(
     if not isinstance(data, dict):
         raise InvalidInput("the event has no data object")
     with system_unit_of_work() as system:
-        if WebhookEventRepository(system.session).status_of(provider=PROVIDER, event_id=message_id) in SETTLED:
+        if WebhookEventSystemRepository(system.session).status_of(provider=PROVIDER, event_id=message_id) in SETTLED:
             return WebhookReceipt(status="duplicate", event_id=message_id)
     plan = plan_event(event_type, data)
     for tenant_id, work in plan.others:
@@ -93,7 +93,7 @@ def receive_clerk_webhook(
             work(uow)
     with unit_of_work(plan.tenant_id) as uow:
         with uow.as_system() as session:
-            claimed = WebhookEventRepository(session).claim(
+            claimed = WebhookEventSystemRepository(session).claim(
                 provider=PROVIDER, event_id=message_id, event_type=event_type, tenant_id=plan.tenant_id
             )
         if not claimed:

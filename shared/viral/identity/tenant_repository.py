@@ -6,11 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from viral.db.models import Tenant
+from viral.db.repository import OwnTenantRepositoryBase
 from viral.identity.repository import KeyOwner, find_key_owner
 
 
@@ -41,12 +42,8 @@ def _record(row: Tenant) -> TenantRecord:
     )
 
 
-class TenantRepository:
+class TenantRepository(OwnTenantRepositoryBase):
     """The bound tenant's own row (RLS lets a tenant see only itself)."""
-
-    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
 
     def create(self, *, name: str) -> TenantRecord:
         """Create the bound tenant's row (the id is the one the unit of work is bound to)."""
@@ -54,10 +51,10 @@ class TenantRepository:
         return _record(row)
 
     def set_daily_generation(self, enabled: bool) -> None:
-        self.session.execute(update(Tenant).where(Tenant.id == self.tenant_id).values(daily_generation_enabled=enabled))
+        self.session.execute(self._update().values(daily_generation_enabled=enabled))
 
     def get(self) -> TenantRecord | None:
-        row = self.session.scalars(select(Tenant).where(Tenant.id == self.tenant_id)).one_or_none()
+        row = self.session.scalars(self._select()).one_or_none()
         return None if row is None else _record(row)
 
 

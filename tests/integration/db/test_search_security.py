@@ -211,7 +211,7 @@ def test_reads_return_the_json_validation_would_give(tenant_a: uuid.UUID) -> Non
 
 
 def _migration(name: str) -> Any:
-    path = Path(__file__).resolve().parents[2] / "functions" / "db_migrate" / "migrations" / "versions" / name
+    path = Path(__file__).resolve().parents[3] / "functions" / "db_migrate" / "migrations" / "versions" / name
     spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
