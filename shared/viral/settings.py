@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,14 @@ class Settings(BaseSettings):
         default=None, description="Clerk Frontend API JWKS URL, fetched once per environment when no PEM is set."
     )
     clerk_authorized_parties: str = Field(
-        default="", description="Comma-separated origins allowed in a session token's `azp` claim."
+        default="",
+        description="Comma-separated origins allowed in a session token's `azp` claim (required in dev and prod "
+        "when session tokens are accepted).",
+    )
+    clerk_issuer: str | None = Field(
+        default=None,
+        description="The Clerk Frontend API URL a session token's `iss` must equal (default: the JWKS URL's origin; "
+        "required in dev and prod when session tokens are accepted).",
     )
     youtube_api_key: str | None = Field(default=None, description="YouTube Data API key (trending videos).")
     reddit_client_id: str | None = Field(default=None, description="Reddit app id (application-only OAuth).")
@@ -164,6 +171,38 @@ class Settings(BaseSettings):
     @property
     def authorized_parties(self) -> list[str]:
         return [p.strip() for p in self.clerk_authorized_parties.split(",") if p.strip()]
+
+    @property
+    def accepts_session_tokens(self) -> bool:
+        return bool(self.clerk_jwt_key or self.clerk_jwks_url)
+
+    @property
+    def session_issuer(self) -> str | None:
+        """The issuer session tokens must name: the configured one, else the origin of Clerk's JWKS URL."""
+        if self.clerk_issuer:
+            return self.clerk_issuer.rstrip("/")
+        if self.clerk_jwks_url:
+            scheme, _, rest = self.clerk_jwks_url.partition("://")
+            return f"{scheme}://{rest.split('/', 1)[0]}"
+        return None
+
+    @model_validator(mode="after")
+    def _deployed_sessions_are_pinned(self) -> Settings:
+        """In dev and prod, session tokens are only accepted with their `azp` and `iss` checks on: an empty value
+        would silently switch a check off, so the function refuses to start instead.
+        """
+        if self.stage in ("dev", "prod") and self.accepts_session_tokens:
+            missing = [
+                name
+                for name, value in (
+                    ("CLERK_AUTHORIZED_PARTIES", self.authorized_parties),
+                    ("CLERK_ISSUER", self.session_issuer),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"Clerk session tokens are accepted but {' and '.join(missing)} is not set")
+        return self
 
 
 @lru_cache(maxsize=1)

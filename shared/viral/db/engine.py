@@ -55,7 +55,8 @@ def build_engine(url: URL, settings: Settings, *, runtime_role: str | None) -> E
         else {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True, "pool_recycle": 1800}
     )
     role = checked_role(runtime_role) if runtime_role is not None else None
-    engine = create_engine(url, connect_args=connect_args, **pool)
+    # hide_parameters: a logged database error never carries tenant content or key hashes.
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **pool)
     if role is not None:
 
         @event.listens_for(engine, "connect")

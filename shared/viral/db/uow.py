@@ -23,13 +23,16 @@ from viral.tenancy import current_tenant, parse_tenant_id, tenant_scope
 _BIND_TENANT = text("select set_config('app.tenant_id', :tenant, true)")
 
 
-def _bind(session: Session, tenant: uuid.UUID) -> None:
-    """Bind the tenant for this transaction (one statement, which also writes its pending usage rows)."""
+def _bind(session: Session, tenant: uuid.UUID) -> list[dict[str, Any]]:
+    """Bind the tenant for this transaction (one statement, which also writes its pending usage rows); the rows
+    it carried, to give back if the transaction rolls back.
+    """
     pending = pending_usage_rows.take(tenant)
     if not pending:
         session.execute(_BIND_TENANT, {"tenant": str(tenant)})
-        return
+        return []
     bind_with_rows(session, tenant, pending)
+    return pending
 
 
 R = TypeVar("R")
@@ -92,13 +95,18 @@ def unit_of_work(tenant_id: str | uuid.UUID | None = None, *, bind: bool = True)
     session = get_sessionmaker()()
     uow = UnitOfWork(session, tenant)
     token = _active.set(uow)
+    carried: list[dict[str, Any]] = []
     try:
         with tenant_scope(tenant), translate_database_errors(), session.begin():
             if bind:
-                _bind(session, tenant)
+                carried = _bind(session, tenant)
             # bind=False: the block's first statement binds the tenant itself (one round trip fewer). Until it
             # does, row-level security sees no tenant: nothing is readable or writable (fail closed).
             yield uow
+    except BaseException:
+        # The usage rows rode on this transaction's bind: a rollback must not lose them.
+        pending_usage_rows.give_back(tenant, carried)
+        raise
     finally:
         _active.reset(token)
         session.close()

@@ -69,6 +69,15 @@ class PendingUsageRows:
                 self._oldest = None
             return rows
 
+    def give_back(self, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+        """Return rows taken by a transaction that rolled back: they wait for the next one (or the flush)."""
+        if not rows:
+            return
+        with self._lock:
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            self._rows[tenant_id] = rows + self._rows.get(tenant_id, [])
+
     def take_all(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
         with self._lock:
             rows = [(tenant, row) for tenant, pending in self._rows.items() for row in pending]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from viral.caller import SCOPES, AuthMethod, Principal
 from viral.db.uow import unit_of_work
-from viral.errors import InvalidInput, NotFound
+from viral.errors import Forbidden, InvalidInput, NotFound
 from viral.identity.key_lookup import PrincipalCache, authenticate, authenticate_key
 from viral.identity.principal import KEY_PREFIX, credentials_from_headers, hash_key
 from viral.identity.repository import ApiKeyRecord, ApiKeyRepository
@@ -50,12 +50,23 @@ class NewApiKey:
 
 
 def create_api_key(
-    *, name: str = "default", scopes: tuple[str, ...] = DEFAULT_SCOPES, user_id: uuid.UUID | None = None
+    *,
+    name: str = "default",
+    scopes: tuple[str, ...] = DEFAULT_SCOPES,
+    user_id: uuid.UUID | None = None,
+    granted_by: Principal | None = None,
 ) -> NewApiKey:
-    """Create a key for the current tenant; the secret is returned once and only its hash is stored."""
+    """Create a key for the current tenant; the secret is returned once and only its hash is stored.
+
+    A key made by another key (`granted_by`) holds only scopes that key holds: no key can escalate itself.
+    """
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise InvalidInput(f"scopes must be a non-empty subset of {', '.join(SCOPES)}")
+    if granted_by is not None and granted_by.method == "api_key":
+        beyond = sorted(set(scopes) - set(granted_by.scopes))
+        if beyond:
+            raise Forbidden(f"an API key can only grant scopes it holds itself; it lacks: {', '.join(beyond)}")
     if not 1 <= len(name.strip()) <= 100:
         raise InvalidInput("key name must be 1 to 100 characters")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -62,7 +62,8 @@ def generate_key() -> Response[str]:
     name = body.get("name", "default")
     if not isinstance(name, str):
         raise InvalidInput("name must be a string", details=[{"field": "name", "message": "must be a string"}])
-    created = auth.create_api_key(name=name, scopes=_scopes(body.get("scopes")), user_id=caller.user_id)
+    scopes = _scopes(body.get("scopes"))
+    created = auth.create_api_key(name=name, scopes=scopes, user_id=caller.user_id, granted_by=caller)
     if _is_form_post():
         cookie_flags = f"Max-Age=120; Path={DASHBOARD_KEYS_PAGE}; HttpOnly; Secure; SameSite=Strict"
         return _redirect(f"{NEW_KEY_COOKIE}={created.secret}; {cookie_flags}")

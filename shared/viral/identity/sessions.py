@@ -29,7 +29,8 @@ def verify_session_token(token: str, settings: Settings) -> dict[str, Any]:
             _signing_key(token, settings),
             algorithms=["RS256"],
             leeway=5,
-            options={"require": ["exp", "nbf", "sub"], "verify_aud": False},
+            options={"require": ["exp", "nbf", "sub", "iss"], "verify_aud": False},
+            issuer=settings.session_issuer,  # None: not checked (local runs and tests without a configured issuer)
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid session token") from exc

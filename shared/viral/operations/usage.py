@@ -166,14 +166,18 @@ class UsageRecorder:
 
     def flush(self) -> int:
         """Write every waiting row now (one statement on the system path); the number written."""
-        rows = [{**row, "tenant_id": tenant} for tenant, row in pending_usage_rows.take_all()]
-        if not rows:
+        taken = pending_usage_rows.take_all()
+        if not taken:
             return 0
+        rows = [{**row, "tenant_id": tenant} for tenant, row in taken]
         try:
             with system_unit_of_work() as system:
                 system.session.execute(INSERT_ROWS, {"rows": as_json(rows)})
-        except Exception:  # usage analytics must never fail a request
-            logger.exception("api usage rows dropped", extra={"rows": len(rows)})
+        except Exception:  # usage analytics must never fail a request: the rows wait for the next chance
+            logger.warning("api usage rows not written yet", extra={"rows": len(rows)}, exc_info=True)
+            if pending_usage_rows.size() + len(taken) <= self.max_rows * 10:  # bounded while the database is down
+                for tenant, row in taken:
+                    pending_usage_rows.give_back(tenant, [row])
             return 0
         return len(rows)
 
