@@ -585,6 +585,16 @@ class WebhookEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ClerkTombstone(Base):
+    """A Clerk user, organisation or membership that was deleted: a late event about it must not bring it back."""
+
+    __tablename__ = "clerk_tombstones"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    clerk_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deleted_at: Mapped[datetime] = _now()
+
+
 class TrendSnapshot(Base):
     """Trends as gathered at one moment, shared by every tenant and execution environment (the cache)."""
 

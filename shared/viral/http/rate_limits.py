@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from viral.errors import Forbidden
 from viral.http.errors import error_body, json_response
 from viral.settings import get_settings
 
@@ -26,6 +27,8 @@ class RateDecision(Protocol):
     def retry_after_s(self) -> int: ...
 
     def headers(self) -> dict[str, str]: ...
+
+    def refund(self) -> None: ...
 
 
 Limiter = Callable[[str], RateDecision]
@@ -50,7 +53,12 @@ def rate_limited(bucket: str) -> Callable[[APIGatewayRestResolver, NextMiddlewar
             headers = {**decision.headers(), "Retry-After": str(decision.retry_after_s)}
             message = f"Rate limit exceeded. Try again in {decision.retry_after_s}s"
             return json_response(HTTPStatus.TOO_MANY_REQUESTS, error_body(message, "RATE_LIMIT_EXCEEDED"), headers)
-        response = next_middleware(app)
+        try:
+            response = next_middleware(app)
+        except Forbidden:
+            # Refused for what the caller may do, not for how often: a missing scope never uses up the window.
+            decision.refund()
+            raise
         response.headers.update(decision.headers())
         return response
 

@@ -21,6 +21,7 @@ from viral.billing.stripe_gateway import secret_value
 from viral.db.uow import UnitOfWork, system_unit_of_work, unit_of_work
 from viral.errors import InvalidInput
 from viral.identity.auth import CLERK_NAMESPACE
+from viral.identity.tombstones import ClerkTombstoneSystemRepository, Key
 from viral.observability import logger
 from viral.settings import Settings, get_settings
 from viral.webhooks.payload import WebhookReceipt, allowed_event
@@ -67,6 +68,10 @@ class EventWork:
     tenant_id: uuid.UUID
     work: Work
     others: tuple[tuple[uuid.UUID, Work], ...] = ()
+    # What the event is about: if any of these was deleted, the event is ignored (it cannot resurrect them).
+    about: tuple[Key, ...] = ()
+    # What the event deletes: remembered, in the same transaction as the deletion.
+    buries: tuple[Key, ...] = ()
 
 
 def receive_clerk_webhook(
@@ -84,10 +89,17 @@ def receive_clerk_webhook(
     data = event.get("data")
     if not isinstance(data, dict):
         raise InvalidInput("the event has no data object")
-    with system_unit_of_work() as system:
-        if WebhookEventSystemRepository(system.session).status_of(provider=PROVIDER, event_id=message_id) in SETTLED:
-            return WebhookReceipt(status="duplicate", event_id=message_id)
     plan = plan_event(event_type, data)
+    with system_unit_of_work() as system:
+        events = WebhookEventSystemRepository(system.session)
+        if events.status_of(provider=PROVIDER, event_id=message_id) in SETTLED:
+            return WebhookReceipt(status="duplicate", event_id=message_id)
+        if ClerkTombstoneSystemRepository(system.session).buried(plan.about):
+            events.claim(
+                provider=PROVIDER, event_id=message_id, event_type=event_type, tenant_id=None, status="ignored"
+            )
+            logger.info("clerk event about a deleted subject ignored", extra={"event_type": event_type})
+            return WebhookReceipt(status="ignored", event_id=message_id)
     for tenant_id, work in plan.others:
         with unit_of_work(tenant_id) as uow:
             work(uow)
@@ -96,6 +108,7 @@ def receive_clerk_webhook(
             claimed = WebhookEventSystemRepository(session).claim(
                 provider=PROVIDER, event_id=message_id, event_type=event_type, tenant_id=plan.tenant_id
             )
+            ClerkTombstoneSystemRepository(session).bury(plan.buries)
         if not claimed:
             return WebhookReceipt(status="duplicate", event_id=message_id)
         plan.work(uow)
@@ -155,7 +168,12 @@ def _user_plan(action: str, user: Mapping[str, Any]) -> EventWork:
     others = tuple(t for t in _memberships(user_id) if t != personal)
     if action == "deleted":
         # The user's memberships go, and their personal workspace with everything it owns.
-        return EventWork(tenant_id=personal, work=_remove_tenant, others=tuple((t, _remover(user_id)) for t in others))
+        return EventWork(
+            tenant_id=personal,
+            work=_remove_tenant,
+            others=tuple((t, _remover(user_id)) for t in others),
+            buries=(("user", user_id),),
+        )
     email = _primary_email(user)
     name = _full_name(user.get("first_name"), user.get("last_name"), user.get("username"))
     image = _text(user.get("image_url"), 2048)
@@ -176,7 +194,12 @@ def _user_plan(action: str, user: Mapping[str, Any]) -> EventWork:
                 clerk_user_id=user_id, email=email, name=name, image_url=image, updated_at=updated_at
             )
 
-    return EventWork(tenant_id=personal, work=personal_workspace, others=tuple((t, profile) for t in others))
+    return EventWork(
+        tenant_id=personal,
+        work=personal_workspace,
+        others=tuple((t, profile) for t in others),
+        about=(("user", user_id),),
+    )
 
 
 def _memberships(clerk_user_id: str) -> list[uuid.UUID]:
@@ -199,7 +222,7 @@ def _organisation_plan(action: str, organisation: Mapping[str, Any]) -> EventWor
     org_id = _clerk_id(organisation, "org_", "organization")
     tenant = organisation_tenant(org_id)
     if action == "deleted":
-        return EventWork(tenant_id=tenant, work=_remove_tenant)
+        return EventWork(tenant_id=tenant, work=_remove_tenant, buries=(("organization", org_id),))
     name = _text(organisation.get("name"), 200) or _text(organisation.get("slug"), 200) or org_id
     updated_at = _ms(organisation.get("updated_at"))
     return EventWork(
@@ -207,6 +230,7 @@ def _organisation_plan(action: str, organisation: Mapping[str, Any]) -> EventWor
         work=lambda uow: uow.repository(AccountRepository).upsert_tenant(
             name=name, clerk_org_id=org_id, updated_at=updated_at
         ),
+        about=(("organization", org_id),),
     )
 
 
@@ -220,8 +244,13 @@ def _membership_plan(action: str, membership: Mapping[str, Any]) -> EventWork:
     if not isinstance(user_id, str) or not user_id.startswith("user_") or len(user_id) > 255:
         raise InvalidInput("the membership has no valid user id")
     tenant = organisation_tenant(org_id)
+    membership_id = membership.get("id")
+    # Clerk gives a re-added member a new membership id, so burying the id never blocks a later invitation.
+    this_membership: tuple[Key, ...] = (
+        (("membership", membership_id),) if isinstance(membership_id, str) and 0 < len(membership_id) <= 255 else ()
+    )
     if action == "deleted":
-        return EventWork(tenant_id=tenant, work=_remover(user_id))
+        return EventWork(tenant_id=tenant, work=_remover(user_id), buries=this_membership)
     org_name = _text(organisation.get("name"), 200) or _text(organisation.get("slug"), 200) or org_id
     org_updated = _ms(organisation.get("updated_at"))
     email = _text(member.get("identifier"), 320)
@@ -236,4 +265,4 @@ def _membership_plan(action: str, membership: Mapping[str, Any]) -> EventWork:
             clerk_user_id=user_id, email=email, name=name, image_url=image, role=role, updated_at=updated_at
         )
 
-    return EventWork(tenant_id=tenant, work=join)
+    return EventWork(tenant_id=tenant, work=join, about=(("user", user_id), ("organization", org_id), *this_membership))

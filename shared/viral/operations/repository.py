@@ -125,6 +125,19 @@ class RateLimitRepository(TenantRepositoryBase[RateLimitWindow]):
         ).one()
         return WindowState(count=row[0], window_start=row[1], tier=row[2] or "FREE")
 
+    def refund(self, bucket: str, *, window_start: datetime) -> None:
+        """Take back one request counted in that window (if the window is still the current one)."""
+        self.session.execute(
+            update(RateLimitWindow)
+            .where(
+                RateLimitWindow.tenant_id == self.tenant_id,
+                RateLimitWindow.bucket == bucket,
+                RateLimitWindow.window_start == window_start,
+                RateLimitWindow.count > 0,
+            )
+            .values(count=RateLimitWindow.count - 1)
+        )
+
 
 _HIT = text("""
 with bound as (select set_config('app.tenant_id', :tenant, true) as tenant)

@@ -99,9 +99,19 @@ class RateLimitDecision:
     remaining: int
     reset_at: datetime
 
+    bucket: str = ""
+    window_start: datetime | None = None
+
     @property
     def retry_after_s(self) -> int:
         return max(1, int((self.reset_at - datetime.now(UTC)).total_seconds() + 0.999))
+
+    def refund(self) -> None:
+        """Uncount this request (it was refused for a reason that is not the tenant's traffic, e.g. a scope)."""
+        if self.window_start is None:
+            return
+        with unit_of_work() as uow:
+            uow.repository(RateLimitRepository).refund(self.bucket, window_start=self.window_start)
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-* as the original sent them (reset in epoch milliseconds)."""
@@ -124,6 +134,8 @@ def hit_rate_limit(bucket: str) -> RateLimitDecision:
         limit=limit,
         remaining=max(0, limit - state.count),
         reset_at=state.window_start + timedelta(seconds=RATE_WINDOW_S),
+        bucket=bucket,
+        window_start=state.window_start,
     )
 
 

@@ -67,6 +67,8 @@ def org_event(kind: str, org_id: str, *, name: str = "Sample Studio", updated_at
 def membership_event(kind: str, org_id: str, user_id: str, *, role: str = "org:admin") -> dict[str, Any]:
     event = load_event("clerk_event_organization_membership_created")
     event["type"] = f"organizationMembership.{kind}"
+    # One membership id per (organisation, user), as Clerk keeps it for the membership's life.
+    event["data"]["id"] = "orgmem_" + hashlib.sha256(f"{org_id}:{user_id}".encode()).hexdigest()[:16]
     event["data"]["organization"]["id"] = org_id
     event["data"]["public_user_data"]["user_id"] = user_id
     event["data"]["role"] = role
@@ -241,3 +243,46 @@ def test_the_sample_event_is_accepted_when_signed(clerk: None, owner_engine: Eng
     response = load_handler("clerk_webhook").lambda_handler(event, LambdaContext())
     assert response["statusCode"] == HTTPStatus.OK
     assert [m.email for m in members(owner_engine, user_id)] == ["ada@example.com"]
+
+
+# --- deletions are remembered ---------------------------------------------------------------------------------
+
+
+def test_a_late_user_update_after_the_deletion_does_not_bring_the_user_back(
+    clerk: None, gateway: Gateway, owner_engine: Engine
+) -> None:
+    user_id = f"user_{uuid.uuid4().hex[:10]}"
+    assert send(gateway, user_event("created", user_id)).json()["status"] == "processed"
+    assert send(gateway, user_event("deleted", user_id)).json()["status"] == "processed"
+    late = send(gateway, user_event("updated", user_id, updated_at=500))  # sent before the deletion, arrives after
+    assert late.json()["status"] == "ignored"
+    assert members(owner_engine, user_id) == []
+    assert rows(owner_engine, "select id from tenants where id = :t", t=personal(user_id)) == []
+
+
+def test_a_late_membership_creation_after_its_deletion_does_not_restore_it(
+    clerk: None, gateway: Gateway, owner_engine: Engine
+) -> None:
+    org_id, user_id = f"org_{uuid.uuid4().hex[:10]}", f"user_{uuid.uuid4().hex[:10]}"
+    created = membership_event("created", org_id, user_id)
+    created["data"]["id"] = f"orgmem_{uuid.uuid4().hex[:10]}"
+    deleted = {**created, "type": "organizationMembership.deleted"}
+    assert send(gateway, created).json()["status"] == "processed"
+    assert send(gateway, deleted).json()["status"] == "processed"
+    assert send(gateway, created).json()["status"] == "ignored"  # a late redelivery under a new Svix message id
+    assert members(owner_engine, user_id) == []
+    # Invited again later, the member gets a new membership id in Clerk, and joins.
+    again = membership_event("created", org_id, user_id)
+    again["data"]["id"] = f"orgmem_{uuid.uuid4().hex[:10]}"
+    assert send(gateway, again).json()["status"] == "processed"
+    assert [m.tenant_id for m in members(owner_engine, user_id)] == [organisation(org_id)]
+
+
+def test_a_deleted_organisation_is_not_recreated_by_a_late_update(
+    clerk: None, gateway: Gateway, owner_engine: Engine
+) -> None:
+    org_id = f"org_{uuid.uuid4().hex[:10]}"
+    assert send(gateway, org_event("created", org_id)).json()["status"] == "processed"
+    assert send(gateway, org_event("deleted", org_id)).json()["status"] == "processed"
+    assert send(gateway, org_event("updated", org_id, name="Renamed late")).json()["status"] == "ignored"
+    assert rows(owner_engine, "select id from tenants where id = :t", t=organisation(org_id)) == []
