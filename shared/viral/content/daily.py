@@ -10,6 +10,7 @@ from viral.aws.sqs import send
 from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
 from viral.content.generation import generate
 from viral.content.messages import GenerationJobMessage
+from viral.content.trends import current_trends
 from viral.db.uow import unit_of_work
 from viral.errors import QuotaExceeded
 from viral.identity.tenants import list_tenants
@@ -54,33 +55,56 @@ def schedule_daily_generation(*, now: datetime | None = None) -> ScheduleReport:
 def run_generation_job(message: GenerationJobMessage, *, now: datetime | None = None) -> str:
     """Run one generation job in its tenant's scope, exactly once; the job's final status.
 
-    The job row is locked for the whole transaction, so a duplicate delivery waits and then sees it done.
-    Quota exhaustion is permanent (the job fails, the message is acknowledged); other errors propagate so
-    SQS retries them.
+    Claim, work, finish: the claim marks the job running in its own short transaction; the trend cache is warmed
+    with no transaction held (gathering trends is network); then one transaction locks the job again, writes the
+    concepts, takes the quota and finishes the job, so a duplicate delivery waits on the lock and then sees it
+    done, and a crash before that commit leaves nothing half-written (the sweeper retries a job left running).
+    Quota exhaustion is permanent (the job fails, the message is acknowledged); other errors propagate so SQS
+    retries them.
     """
-    with tenant_scope(message.tenant_id), unit_of_work() as uow:
-        job = uow.repository(JobRepository).lock(message.job_id)
+    with tenant_scope(message.tenant_id):
+        claimed = _claim(message.job_id)
+        if claimed != "running":
+            return claimed
+        current_trends()  # network, if the cache is cold: outside any transaction
+        with unit_of_work() as uow:
+            jobs = uow.repository(JobRepository)
+            job = jobs.lock(message.job_id)
+            if job is None or job.status in ("completed", "failed"):
+                return "missing" if job is None else job.status
+            generation_id = str(uuid.uuid5(message.job_id, "generation"))
+            try:
+                with uow.session.begin_nested():
+                    result = generate(
+                        ConceptRequest(count=message.count or MAX_CONCEPTS),
+                        now=now,
+                        generation_id=generation_id,
+                        refresh_trends_if_cold=False,
+                    )
+            except QuotaExceeded as exceeded:
+                jobs.finish(job.id, status="failed", error=exceeded.message)
+                return "failed"
+            jobs.finish(
+                job.id,
+                status="completed",
+                result={
+                    "generationId": generation_id,
+                    "concepts": len(result.generation.concepts),
+                    "quota": result.quota.wire(),
+                },
+            )
+            return "completed"
+
+
+def _claim(job_id: uuid.UUID) -> str:
+    """Mark the job running (its own transaction); its status, or "missing"."""
+    with unit_of_work() as uow:
+        jobs = uow.repository(JobRepository)
+        job = jobs.lock(job_id)
         if job is None:
-            logger.warning("generation job not found", extra={"job_id": str(message.job_id)})
+            logger.warning("generation job not found", extra={"job_id": str(job_id)})
             return "missing"
         if job.status in ("completed", "failed"):
             return job.status
-        generation_id = str(uuid.uuid5(message.job_id, "generation"))
-        try:
-            with uow.session.begin_nested():
-                result = generate(
-                    ConceptRequest(count=message.count or MAX_CONCEPTS), now=now, generation_id=generation_id
-                )
-        except QuotaExceeded as exceeded:
-            uow.repository(JobRepository).finish(job.id, status="failed", error=exceeded.message)
-            return "failed"
-        uow.repository(JobRepository).finish(
-            job.id,
-            status="completed",
-            result={
-                "generationId": generation_id,
-                "concepts": len(result.generation.concepts),
-                "quota": result.quota.wire(),
-            },
-        )
-        return "completed"
+        jobs.start(job_id)
+        return "running"

@@ -53,6 +53,7 @@ def generate(
     now: datetime | None = None,
     seed: int | None = None,
     generation_id: str | None = None,
+    refresh_trends_if_cold: bool = True,
 ) -> GenerationResult:
     """Write concepts for the current tenant and persist them with the generation, consuming quota exactly once.
 
@@ -63,7 +64,8 @@ def generate(
     request = request or ConceptRequest()
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
-    for attempt in range(2):
+    # Without refresh (a caller inside its own transaction), a cold cache means the offline set, never network.
+    for attempt in range(0 if refresh_trends_if_cold else 1, 2):
         with unit_of_work() as uow:
             inputs = uow.repository(EngineRepository).inputs(region=settings.trends_region, ttl_s=settings.trends_ttl_s)
             if inputs.snapshot is not None or attempt == 1:

@@ -77,6 +77,11 @@ class UnitOfWork:
 _active: ContextVar[UnitOfWork | None] = ContextVar("active_unit_of_work", default=None)
 
 
+def transaction_open() -> bool:
+    """Whether this context is inside a unit of work (a held transaction and, often, row locks)."""
+    return _active.get() is not None
+
+
 @contextmanager
 def unit_of_work(tenant_id: str | uuid.UUID | None = None, *, bind: bool = True) -> Iterator[UnitOfWork]:
     """Run the block in one transaction for `tenant_id` (default: the tenant bound to this context).

@@ -6,16 +6,31 @@ from typing import Any
 
 import httpx
 
+from viral.db.uow import transaction_open
 from viral.errors import Permanent, Retryable
 
 USER_AGENT = "ViralDashboard/1.0 (+https://github.com/viral-dashboard)"
 
 
+def outside_transactions(request: httpx.Request) -> None:
+    """An httpx request hook: a vendor call never happens while this context holds a database transaction.
+
+    A slow vendor would hold the transaction (and its row locks) open for seconds; claim in one transaction,
+    call outside, finish in another. Raising here makes any slip fail in tests instead of under load.
+    """
+    if transaction_open():
+        raise RuntimeError(f"network call to {request.url.host} inside a database transaction")
+
+
 def make_client(*, connect_s: float = 2.0, read_s: float = 5.0, **kwargs: Any) -> httpx.Client:
-    """A client that never waits forever: connect, read, write and pool timeouts all set."""
+    """A client that never waits forever (connect, read, write and pool timeouts all set), and never runs inside a
+    database transaction.
+    """
     timeout = httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s)
     headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
-    return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, **kwargs)
+    hooks = kwargs.pop("event_hooks", {})
+    hooks = {**hooks, "request": [outside_transactions, *hooks.get("request", [])]}
+    return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, event_hooks=hooks, **kwargs)
 
 
 def raise_for_vendor(response: httpx.Response, vendor: str) -> None:

@@ -9,7 +9,7 @@ from viral.db.models import Concept
 from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
 from viral.learning.critic import configured_critic
-from viral.learning.reflexion import Reflection, reflect
+from viral.learning.reflexion import Reflection, critic_text, reflect
 from viral.learning.repository import FeedbackRepository
 from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.learning.storage import engagement_rate
@@ -114,21 +114,24 @@ def record_feedback(body: Any) -> tuple[PerformanceFeedback, Reflection]:
         concept = uow.session.get(Concept, (uow.tenant_id, body["conceptId"]))
         if concept is None:
             raise NotFound("Concept not found")
-        feedback = PerformanceFeedback(
-            id=str(uuid.uuid4()),
-            concept_id=concept.id,
-            concept_title=concept.title,
-            category=body["category"],
-            platform=body["platform"],
-            variant_id=body.get("variantId") or None,
-            metrics=FeedbackMetrics(**counts),
-            engagement_rate=round(
-                engagement_rate(counts["views"], counts["likes"], counts["shares"], counts["comments"]), 2
-            ),
-        )
+        title = concept.title
+    feedback = PerformanceFeedback(
+        id=str(uuid.uuid4()),
+        concept_id=body["conceptId"],
+        concept_title=title,
+        category=body["category"],
+        platform=body["platform"],
+        variant_id=body.get("variantId") or None,
+        metrics=FeedbackMetrics(**counts),
+        engagement_rate=round(
+            engagement_rate(counts["views"], counts["likes"], counts["shares"], counts["comments"]), 2
+        ),
+    )
+    written = critic_text(feedback, configured_critic())  # an LLM critic answers before the transaction opens
+    with unit_of_work() as uow:
         uow.repository(FeedbackRepository).add(feedback)
         stored = uow.repository(FeedbackRepository).recent(limit=1)[0]
-        reflection = reflect(uow, stored, critic=configured_critic())
+        reflection = reflect(uow, stored, written=written)
     return stored, reflection
 
 

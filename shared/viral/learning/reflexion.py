@@ -27,7 +27,7 @@ from viral.content.repository import GenerationRepository
 from viral.content.scoring import DEFAULT_WEIGHTS, PLATFORM_KEYS, WEIGHT_BOUNDS, ScoreModel
 from viral.db.uow import UnitOfWork, unit_of_work
 from viral.errors import InvalidInput, NotFound
-from viral.learning.critic import Critic, rule_based_critique
+from viral.learning.critic import Critic, WrittenCritique, rule_based_critique
 from viral.learning.repository import AdjustmentRepository, CritiqueRepository, InsightRepository
 from viral.learning.schemas import (
     PerformanceFeedback,
@@ -120,8 +120,25 @@ class Reflection:
     created: bool
 
 
-def reflect(uow: UnitOfWork, feedback: PerformanceFeedback, *, critic: Critic | None = None) -> Reflection:
-    """Critique one feedback (once: a second call returns the first critique) and record its insight."""
+def critic_text(feedback: PerformanceFeedback, critic: Critic | None) -> WrittenCritique | None:
+    """What the configured critic writes about this feedback, asked with no transaction held: an LLM critic is a
+    network call, and it must not keep a transaction (and the rows it locked) open while it answers.
+    None without a critic, or when it had nothing usable to say (the rules then write the critique).
+    """
+    if critic is None:
+        return None
+    with unit_of_work() as uow:
+        concept = uow.repository(GenerationRepository).concept_data(feedback.concept_id)
+    if concept is None:
+        raise NotFound("Concept not found")
+    return critic.critique(concept, measure_gap(concept, feedback))
+
+
+def reflect(uow: UnitOfWork, feedback: PerformanceFeedback, *, written: WrittenCritique | None = None) -> Reflection:
+    """Critique one feedback (once: a second call returns the first critique) and record its insight.
+
+    `written` is the critic's text, obtained beforehand with `critic_text`; without it the rules write one.
+    """
     existing = uow.repository(CritiqueRepository).for_feedback(feedback.concept_id, feedback.id)
     if existing is not None:
         return Reflection(existing, created=False)
@@ -129,7 +146,7 @@ def reflect(uow: UnitOfWork, feedback: PerformanceFeedback, *, critic: Critic | 
     if concept is None:
         raise NotFound("Concept not found")
     gap = measure_gap(concept, feedback)
-    written = (critic.critique(concept, gap) if critic is not None else None) or rule_based_critique(gap, feedback)
+    written = written or rule_based_critique(gap, feedback)
     critique = SelfCritique(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"critique:{uow.tenant_id}:{feedback.concept_id}:{feedback.id}")),
         concept_id=feedback.concept_id,
@@ -160,8 +177,9 @@ def reflect(uow: UnitOfWork, feedback: PerformanceFeedback, *, critic: Critic | 
 
 
 def reflect_on_feedback(feedback: PerformanceFeedback, *, critic: Critic | None = None) -> Reflection:
+    written = critic_text(feedback, critic)
     with unit_of_work() as uow:
-        return reflect(uow, feedback, critic=critic)
+        return reflect(uow, feedback, written=written)
 
 
 # --- learning from the accumulated critiques ------------------------------------------------------------------

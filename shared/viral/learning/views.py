@@ -15,7 +15,7 @@ from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
 from viral.learning.critic import configured_critic
 from viral.learning.feedback import validate_feedback_request
-from viral.learning.reflexion import current_model, reflect, run_reflexion
+from viral.learning.reflexion import critic_text, current_model, reflect, run_reflexion
 from viral.learning.repository import (
     AdjustmentRepository,
     CritiqueRepository,
@@ -114,21 +114,23 @@ def reflect_now(body: Any) -> dict[str, Any]:
     feedback_id = str(feedback_body.get("id") or uuid.UUID(digest[:32]))
     with unit_of_work() as uow:
         concept = uow.repository(GenerationRepository).concept_data(concept_body["id"])
-        if concept is None:
-            raise NotFound("Concept not found")
-        feedback = PerformanceFeedback(
-            id=feedback_id[:64],
-            concept_id=concept_body["id"],
-            concept_title=str(concept.get("title", ""))[:500],
-            category=concept["category"],
-            platform=feedback_body["platform"],
-            metrics=FeedbackMetrics(**metrics),
-            engagement_rate=round(
-                engagement_rate(metrics["views"], metrics["likes"], metrics["shares"], metrics["comments"]), 2
-            ),
-        )
+    if concept is None:
+        raise NotFound("Concept not found")
+    feedback = PerformanceFeedback(
+        id=feedback_id[:64],
+        concept_id=concept_body["id"],
+        concept_title=str(concept.get("title", ""))[:500],
+        category=concept["category"],
+        platform=feedback_body["platform"],
+        metrics=FeedbackMetrics(**metrics),
+        engagement_rate=round(
+            engagement_rate(metrics["views"], metrics["likes"], metrics["shares"], metrics["comments"]), 2
+        ),
+    )
+    written = critic_text(feedback, configured_critic())  # an LLM critic answers before the transaction opens
+    with unit_of_work() as uow:
         uow.repository(FeedbackRepository).add_once(feedback)
-        reflection = reflect(uow, feedback, critic=configured_critic())
+        reflection = reflect(uow, feedback, written=written)
         report = run_reflexion()
     critique: SelfCritique = reflection.critique
     gap = critique.performance_gap

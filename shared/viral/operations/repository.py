@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import case, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from viral.db.models import Job, RateLimitWindow
@@ -76,17 +76,25 @@ class JobRepository(TenantRepositoryBase[Job]):
         row = self.session.scalars(self._select().where(Job.id == job_id).with_for_update()).one_or_none()
         return None if row is None else _job(row)
 
+    def start(self, job_id: uuid.UUID) -> None:
+        """Mark a job running (when it started shows in the ledger; the sweeper finds it if it never finishes)."""
+        self.session.execute(
+            self._update_one(job_id).values(status="running", started_at=func.now(), attempts=Job.attempts + 1)
+        )
+
+    def _update_one(self, job_id: uuid.UUID) -> Any:
+        return update(Job).where(Job.tenant_id == self.tenant_id, Job.id == job_id)
+
     def finish(
         self, job_id: uuid.UUID, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
         self.session.execute(
-            update(Job)
-            .where(Job.tenant_id == self.tenant_id, Job.id == job_id)
-            .values(
+            self._update_one(job_id).values(
                 status=status,
                 result=result,
                 error_message=error,
-                attempts=Job.attempts + 1,
+                # A job claimed with start() counted its attempt then; one finished directly counts it now.
+                attempts=case((Job.status == "running", Job.attempts), else_=Job.attempts + 1),
                 started_at=func.coalesce(Job.started_at, func.now()),
                 completed_at=func.now(),
             )

@@ -140,3 +140,42 @@ def test_one_failing_tenant_does_not_stop_the_others(
     report = daily.schedule_daily_generation(now=NOW)
     assert str(good) in report.enqueued
     assert report.failed.get(str(bad)) == "RuntimeError"
+
+
+def test_the_worker_gathers_trends_with_no_transaction_held(
+    queue: str, new_tenant: Any, monkeypatch: pytest.MonkeyPatch, owner_engine: Engine
+) -> None:
+    from viral.content import daily
+    from viral.db.uow import transaction_open
+
+    tenant = new_tenant("Cold cache")
+    enable(tenant)
+    load_handler("daily_generate").lambda_handler(load_event("schedule_daily_generate"), LambdaContext())
+    records = [r for r in received(queue) if json.loads(r["body"])["tenantId"] == str(tenant)]
+    held_during_gather: list[bool] = []
+    real = daily.current_trends
+
+    def watched(**kwargs: Any) -> Any:
+        held_during_gather.append(transaction_open())
+        return real(**kwargs)
+
+    monkeypatch.setattr(daily, "current_trends", watched)
+    answer = load_handler("generation_worker").lambda_handler({"Records": records}, LambdaContext())
+    assert answer == {"batchItemFailures": []}
+    assert held_during_gather == [False]
+    with tenant_scope(tenant):
+        [job] = list_jobs(limit=10)
+    assert (job.status, job.attempts) == ("completed", 1)
+    assert job.started_at is not None and job.completed_at is not None
+
+
+def test_a_vendor_call_inside_a_transaction_is_refused(tenant_a: uuid.UUID) -> None:
+    import httpx
+    from viral.db.uow import unit_of_work
+    from viral.http.client import make_client
+
+    answered = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    with make_client(transport=answered) as client:
+        assert client.get("https://vendor.example.test/ok").status_code == 200
+        with unit_of_work(tenant_a), pytest.raises(RuntimeError, match="inside a database transaction"):
+            client.get("https://vendor.example.test/held")

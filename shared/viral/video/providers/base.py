@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from viral.errors import Permanent, Retryable
-from viral.http.client import USER_AGENT, raise_for_vendor
+from viral.http.client import USER_AGENT, outside_transactions, raise_for_vendor
 
 DOWNLOAD_CHUNK = 1024 * 1024
 MAX_REDIRECTS = 3
@@ -136,7 +136,12 @@ class VendorProvider:
 def make_vendor_client(*, connect_s: float = 5.0, read_s: float = 30.0) -> httpx.Client:
     """An httpx client for a vendor: every timeout explicit; redirects followed by hand (see `stream_to`)."""
     timeout = httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s)
-    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+    return httpx.Client(
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        event_hooks={"request": [outside_transactions]},
+    )
 
 
 def call_json(client: httpx.Client, method: str, url: str, vendor: str, *, submit: bool = False, **kwargs: Any) -> Any:
