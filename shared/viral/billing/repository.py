@@ -213,15 +213,13 @@ class WebhookEventSystemRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def record(self, *, provider: str, event_id: str, event_type: str) -> bool:
-        """Record a delivery; False when it was recorded before (a redelivery: nothing more to do)."""
-        new = (
-            insert(WebhookEvent)
-            .values(provider=provider, event_id=event_id, event_type=event_type[:128])
-            .on_conflict_do_nothing(constraint="uq_webhook_events_provider_event")
-            .returning(WebhookEvent.id)
-        )
-        return self.session.execute(new).scalar_one_or_none() is not None
+    def record(self, *, provider: str, event_id: str, event_type: str) -> str:
+        """Record a delivery (status "received") unless recorded before; its status now, in one statement."""
+        new = insert(WebhookEvent).values(provider=provider, event_id=event_id, event_type=event_type[:128])
+        statement = new.on_conflict_do_update(
+            constraint="uq_webhook_events_provider_event", set_={"status": WebhookEvent.status}
+        ).returning(WebhookEvent.status)
+        return str(self.session.execute(statement).scalar_one())
 
     def claim(
         self, *, provider: str, event_id: str, event_type: str, tenant_id: uuid.UUID | None, status: str = "processed"

@@ -31,6 +31,7 @@ from viral.billing.events import (
 from viral.billing.messages import ReconcileMessage, StripeEventMessage, SubscriptionSnapshot
 from viral.billing.plans import PAID_TIERS, price_ids
 from viral.billing.repository import (
+    SETTLED,
     BillingRepository,
     BillingState,
     BillingSystemRepository,
@@ -138,16 +139,18 @@ def receive_stripe_webhook(
     message = parse_stripe_event(event)
     if not settings.billing_queue_url:
         raise BillingNotConfigured("the billing queue is not configured (BILLING_QUEUE_URL)")
-    # The message on SQS is the durable copy (the worker records the event too), so this commit need not wait
-    # for the WAL flush: a record lost in a database crash costs nothing, and the answer comes back sooner.
+    # Record, then send with no transaction held. Until the worker settles the event, a redelivery from Stripe
+    # is sent again (harmless: the worker applies each event once, by its id), so a send that failed, or a
+    # function that died before sending, never loses the event. The commit need not wait for the WAL flush: a
+    # record lost in a database crash only means one more copy on the queue.
     with system_unit_of_work_without_flush_wait() as system:
-        fresh = WebhookEventSystemRepository(system.session).record(
+        status = WebhookEventSystemRepository(system.session).record(
             provider=PROVIDER, event_id=message.event_id, event_type=message.event_type
         )
-        if fresh:
-            # Inside the transaction: if the queue refuses, the record is rolled back and Stripe retries.
-            send(settings.billing_queue_url, message)
-    return WebhookReceipt(status="queued" if fresh else "duplicate", event_id=message.event_id)
+    if status in SETTLED:
+        return WebhookReceipt(status="duplicate", event_id=message.event_id)
+    send(settings.billing_queue_url, message)  # a failure here answers 5xx: Stripe retries the delivery
+    return WebhookReceipt(status="queued", event_id=message.event_id)
 
 
 # --- the billing worker ---------------------------------------------------------------------------------------
