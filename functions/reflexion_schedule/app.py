@@ -1,11 +1,11 @@
-"""EventBridge schedule (every 6 hours): the reflexion learner over each tenant's unapplied critiques."""
+"""EventBridge schedule (every 6 hours): enqueue one reflexion run per tenant on the reflexion-jobs queue."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.learning.reflexion import run_reflexion_for_all_tenants
+from viral.learning.reflexion import schedule_reflexion
 from viral.observability import logger, metrics, tracer
 
 
@@ -13,6 +13,6 @@ from viral.observability import logger, metrics, tracer
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = run_reflexion_for_all_tenants()
-    metrics.add_metric(name="ReflexionAdjustments", unit="Count", value=report["adjustments"])
+    report = schedule_reflexion()
+    metrics.add_metric(name="ReflexionRunsEnqueued", unit="Count", value=report["enqueued"])
     return report

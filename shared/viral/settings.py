@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         default=900, ge=60, le=43_200, description="Lifetime of the presigned URL a Dexie export is uploaded to."
     )
     generation_queue_url: str | None = Field(default=None, description="SQS queue of generation jobs.")
+    reflexion_queue_url: str | None = Field(default=None, description="SQS queue of per-tenant reflexion runs.")
     video_queue_url: str | None = Field(default=None, description="SQS queue of video jobs (video-jobs).")
     video_secret_name: str | None = Field(
         default=None,

@@ -27,6 +27,7 @@ from viral.content.repository import GenerationRepository
 from viral.content.scoring import DEFAULT_WEIGHTS, PLATFORM_KEYS, WEIGHT_BOUNDS, ScoreModel
 from viral.db.uow import UnitOfWork, unit_of_work
 from viral.errors import InvalidInput, NotFound
+from viral.learning.messages import ReflexionJobMessage
 from viral.learning.critic import Critic, WrittenCritique, rule_based_critique
 from viral.learning.repository import AdjustmentRepository, CritiqueRepository, InsightRepository
 from viral.learning.schemas import (
@@ -315,20 +316,22 @@ def rollback(version: int) -> dict[str, int]:
     return {"restoredVersion": version, "modelVersion": new_version}
 
 
-def run_reflexion_for_all_tenants() -> dict[str, Any]:
-    """The schedule's work: every tenant in turn, each in its own scope; one failing tenant never stops the rest."""
+def schedule_reflexion(*, now: datetime | None = None) -> dict[str, Any]:
+    """The schedule's work: one message per tenant on the reflexion queue (batched sends), so every tenant gets its
+    run from the workers however many tenants there are; a tenant's run never waits for another's.
+    """
+    from viral.aws.sqs import send_batch
     from viral.identity.tenants import list_tenants
-    from viral.observability import logger
+    from viral.settings import get_settings
+
+    now = now or datetime.now(UTC)
+    messages = [ReflexionJobMessage(tenant_id=tenant.id, scheduled_at=now) for tenant in list_tenants()]
+    return {"tenants": len(messages), "enqueued": send_batch(get_settings().reflexion_queue_url, messages)}
+
+
+def run_reflexion_job(message: ReflexionJobMessage) -> RunReport:
+    """One tenant's learner run (idempotent: it learns only from critiques not applied yet)."""
     from viral.tenancy import tenant_scope
 
-    adjusted = 0
-    failed: dict[str, str] = {}
-    tenants = list_tenants()
-    for tenant in tenants:
-        try:
-            with tenant_scope(tenant.id):
-                adjusted += len(run_reflexion().adjustments)
-        except Exception as error:  # isolate tenants: record and go on
-            logger.exception("reflexion run failed", extra={"tenant_id": str(tenant.id)})
-            failed[str(tenant.id)] = type(error).__name__
-    return {"tenants": len(tenants), "adjustments": adjusted, "failed": failed}
+    with tenant_scope(message.tenant_id):
+        return run_reflexion()
