@@ -33,9 +33,9 @@ from typing import IO, Any
 
 from viral.aws import client
 from viral.aws.sqs import send
-from viral.billing.plans import PLANS
+from viral.billing.plans import PLANS, video_picks
 from viral.db.uow import UnitOfWork, unit_of_work
-from viral.errors import NotFound, Permanent, QuotaExceeded, Retryable
+from viral.errors import Forbidden, NotFound, Permanent, QuotaExceeded, Retryable
 from viral.identity.tenant_repository import TenantRepository
 from viral.observability import logger
 from viral.operations.repository import JobRepository
@@ -51,7 +51,7 @@ from viral.video.providers import (
     SubmissionUncertain,
     VideoProvider,
 )
-from viral.video.providers.registry import cost_of, provider_chain, providers
+from viral.video.providers.registry import cost_of, provider_chain, providers, tier_of
 from viral.video.quality import QualityReport, Requirements, inspect
 from viral.video.repository import VideoRecord, VideoRepository
 
@@ -126,6 +126,8 @@ def request_video(concept_id: str, *, platform: str = "tiktok", provider: str | 
         concept = uow.repository(VideoRepository).concept(concept_id)
         if concept is None:
             raise NotFound("Concept not found")
+        if provider is not None:
+            _check_pick(uow, provider, concept.category, available, settings)
         chain = provider_chain(concept.category, available, settings, requested=provider)
         video = uow.repository(VideoRepository).create_in_flight(
             concept_id=concept.id, category=concept.category, platform=platform, provider_chain=chain
@@ -154,6 +156,23 @@ def request_video(concept_id: str, *, platform: str = "tiktok", provider: str | 
         message = VideoJobMessage(video_id=video.id, tenant_id=current_tenant(), job_id=job.id, step=video.step)
         send(settings.video_queue_url, message)
     return VideoRequestResult(video=video, created=created)
+
+
+def _check_pick(
+    uow: UnitOfWork, provider: str, category: str, available: dict[str, VideoProvider], settings: Settings
+) -> None:
+    """Forbidden (naming the allowed ones) when the tenant's plan may not pick `provider` for this category's tier."""
+    tenant = uow.repository(TenantRepository).get()
+    plan_tier = tenant.subscription_tier if tenant is not None else "FREE"
+    category_tier = tier_of(category, settings)
+    picks = video_picks(plan_tier, category_tier)
+    if provider not in picks:
+        allowed = [p for p in picks if p in available and available[p].configured()]
+        raise Forbidden(
+            f"the {plan_tier} plan cannot pick the provider '{provider}' for a {category_tier} concept; "
+            f"allowed: {', '.join(allowed)}",
+            details={"provider": provider, "allowed": allowed, "plan": plan_tier, "categoryTier": category_tier},
+        )
 
 
 # --- status and listing ---------------------------------------------------------------------------------
