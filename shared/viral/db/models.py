@@ -361,8 +361,8 @@ VIDEO_STATUSES = (*VIDEO_IN_FLIGHT, "ready", "failed")
 
 
 class Video(TenantOwned, Base):
-    """A video and its state machine (0005): queued -> submitting -> rendering -> downloading -> validating ->
-    ready | failed. `step` numbers the queue message that currently owns the video (stale ones are dropped)."""
+    """A video and its state machine (0005, `reconciling` since 0009; the table is viral/video/state_machine.py).
+    `step` numbers the queue message that currently owns the video (stale ones are dropped)."""
 
     __tablename__ = "videos"
     __table_args__ = (
