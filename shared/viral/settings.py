@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     video_retry_limit: int = Field(
         default=4, ge=1, le=4, description="Deliveries of a message before a retryable error counts as a failure."
     )
+    video_reconcile_window_s: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="How long a submission of unknown outcome is looked for (or waited on) before falling back.",
+    )
     video_url_ttl_s: int = Field(default=900, ge=60, le=43_200, description="Lifetime of a presigned video URL.")
     video_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024, description="Largest video accepted.")
     video_min_duration_s: float = Field(default=3.0, ge=0, description="Shortest video that passes the checks.")

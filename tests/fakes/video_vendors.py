@@ -2,8 +2,10 @@
 
 Each fake runs create -> poll -> download the vendor's way, counts submissions, checks credentials, and can be
 told to answer the next calls with failures: rate limits (429 with the vendor's error envelope), 5xx, slow
-answers, a job that fails, or a result URL that has expired (403/404 on download). The finished video is a
-real vertical MP4 made with PyAV (see `sample_mp4`).
+answers, a job that fails, or a result URL that has expired (403/404 on download). `lost_answers` makes the
+vendor create the job and then answer with something else (a gateway's 504, a slow answer): the case where
+the caller cannot know whether it will be billed. Luma also lists its generations, with the request each was
+made from. The finished video is a real vertical MP4 made with PyAV (see `sample_mp4`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -55,6 +58,8 @@ class Job:
     polls_left: int
     outcome: str  # "succeed" | "fail" | "filtered"
     polls: int = 0
+    request: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -67,6 +72,7 @@ class VendorFake:
     submit_failures: list[Reply] = field(default_factory=list)
     poll_failures: list[Reply] = field(default_factory=list)
     download_failures: list[Reply] = field(default_factory=list)
+    lost_answers: list[Reply] = field(default_factory=list)  # the job is created, then this is the answer
     jobs: dict[str, Job] = field(default_factory=dict)
     server: FakeServer = field(default_factory=FakeServer)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -75,10 +81,17 @@ class VendorFake:
     def url(self) -> str:
         return self.server.url
 
+    submit_path: str = ""
+
     @property
     def submissions(self) -> int:
         """Jobs the vendor accepted (what it would bill)."""
         return len(self.jobs)
+
+    @property
+    def submit_requests(self) -> int:
+        """How often the vendor was asked to create a job (accepted or not)."""
+        return self.server.count("POST", self.submit_path)
 
     @contextmanager
     def running(self) -> Iterator[VendorFake]:
@@ -89,11 +102,15 @@ class VendorFake:
     def install(self) -> None:
         raise NotImplementedError
 
-    def _new_job(self, job_id: str | None = None) -> Job:
+    def _new_job(self, job_id: str | None = None, request: dict[str, Any] | None = None) -> Job:
         job_id = job_id or str(uuid.UUID(int=next(self._ids)))
-        job = Job(id=job_id, polls_left=self.polls_until_done, outcome=self.outcome)
+        job = Job(id=job_id, polls_left=self.polls_until_done, outcome=self.outcome, request=request or {})
         self.jobs[job.id] = job
         return job
+
+    def _created(self, answer: Reply) -> Reply:
+        """The answer to a submission that created a job, unless a lost answer is scripted."""
+        return self.lost_answers.pop(0) if self.lost_answers else answer
 
     def _advance(self, job: Job) -> bool:
         """Count a poll; True once the job is finished."""
@@ -113,7 +130,8 @@ class FakeVeo(VendorFake):
     model = "veo-test"
 
     def install(self) -> None:
-        self.server.route("POST", f"/v1beta/models/{self.model}:predictLongRunning", self._submit)
+        self.submit_path = f"/v1beta/models/{self.model}:predictLongRunning"
+        self.server.route("POST", self.submit_path, self._submit)
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("x-goog-api-key") == KEY
@@ -133,7 +151,7 @@ class FakeVeo(VendorFake):
             return self._error(400, "INVALID_ARGUMENT", "prompt and a 9:16 aspectRatio are required here")
         job = self._new_job(f"models/{self.model}/operations/op{next(self._ids):06d}")
         self.server.route("GET", f"/v1beta/{job.id}", lambda r, j=job: self._poll(r, j))
-        return _json(200, {"name": job.id})
+        return self._created(_json(200, {"name": job.id}))
 
     def _poll(self, request: Request, job: Job) -> Reply:
         if self.poll_failures:
@@ -168,7 +186,8 @@ class FakeRunway(VendorFake):
     """Runway tasks API: POST /v1/text_to_video -> {id}; GET /v1/tasks/{id} with PENDING/RUNNING/SUCCEEDED/FAILED."""
 
     def install(self) -> None:
-        self.server.route("POST", "/v1/text_to_video", self._submit)
+        self.submit_path = "/v1/text_to_video"
+        self.server.route("POST", self.submit_path, self._submit)
 
     def _check(self, request: Request) -> Reply | None:
         if request.headers.get("authorization") != f"Bearer {KEY}":
@@ -187,7 +206,7 @@ class FakeRunway(VendorFake):
             return _json(400, {"error": "Validation of body failed", "issues": []})
         job = self._new_job()
         self.server.route("GET", f"/v1/tasks/{job.id}", lambda r, j=job: self._poll(r, j))
-        return _json(200, {"id": job.id})
+        return self._created(_json(200, {"id": job.id}))
 
     def _poll(self, request: Request, job: Job) -> Reply:
         if self.poll_failures:
@@ -210,7 +229,9 @@ class FakeLuma(VendorFake):
     """Luma Dream Machine: POST /generations (201); GET /generations/{id}: queued -> dreaming -> completed."""
 
     def install(self) -> None:
-        self.server.route("POST", "/dream-machine/v1/generations", self._submit)
+        self.submit_path = "/dream-machine/v1/generations"
+        self.server.route("POST", self.submit_path, self._submit)
+        self.server.route("GET", "/dream-machine/v1/generations", self._list)
 
     @property
     def base_url(self) -> str:
@@ -224,7 +245,26 @@ class FakeLuma(VendorFake):
     def _generation(self, job: Job, state: str, **extra: Any) -> dict[str, Any]:
         assets: dict[str, Any] = {"video": None, "image": None, "progress_video": None}
         generation = {"id": job.id, "generation_type": "video", "state": state, "failure_reason": None}
-        return {**generation, "created_at": "2026-11-24T12:00:00Z", "assets": assets, "model": "ray-2", **extra}
+        created = job.created_at.isoformat().replace("+00:00", "Z")
+        return {
+            **generation,
+            "created_at": created,
+            "assets": assets,
+            "model": "ray-2",
+            "request": job.request,
+            **extra,
+        }
+
+    def _list(self, request: Request) -> Reply:
+        """GET /generations?limit=&offset=: the account's generations, newest first."""
+        if (refused := self._check(request)) is not None:
+            return refused
+        limit = int(request.query.get("limit", ["10"])[0])
+        offset = int(request.query.get("offset", ["0"])[0])
+        newest = sorted(self.jobs.values(), key=lambda j: j.created_at, reverse=True)
+        page = [self._generation(j, "dreaming") for j in newest[offset : offset + limit]]
+        body = {"has_more": offset + limit < len(newest), "count": len(page), "limit": limit, "offset": offset}
+        return _json(200, {**body, "generations": page})
 
     def _submit(self, request: Request) -> Reply:
         if self.submit_failures:
@@ -234,9 +274,9 @@ class FakeLuma(VendorFake):
         body = json.loads(request.body)
         if body.get("aspect_ratio") != "9:16" or not body.get("model"):
             return _json(400, {"detail": "aspect_ratio and model are required"})
-        job = self._new_job()
+        job = self._new_job(request=body)
         self.server.route("GET", f"/dream-machine/v1/generations/{job.id}", lambda r, j=job: self._poll(r, j))
-        return _json(201, self._generation(job, "queued"))
+        return self._created(_json(201, self._generation(job, "queued")))
 
     def _poll(self, request: Request, job: Job) -> Reply:
         if self.poll_failures:
@@ -260,6 +300,7 @@ RATE_LIMITED = {
     "luma": _json(429, {"detail": "Too many requests"}),
 }
 UNAVAILABLE = _json(503, {"error": "upstream unavailable"})
+GATEWAY_TIMEOUT = Reply(504, b"<html><body>504 Gateway Time-out</body></html>", {"Content-Type": "text/html"})
 EXPIRED = Reply(
     403,
     b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
@@ -365,6 +406,7 @@ def video_aws(monkeypatch: Any, **environment: str) -> Iterator[VideoAws]:
             "VIDEO_QUEUE_URL": queue_url,
             "VIDEO_POLL_INTERVAL_S": "0",
             "VIDEO_STORYBOARD_FPS": "8",
+            "VIDEO_RECONCILE_WINDOW_S": "0",
             **environment,
         }
         for name in ("VEO_API_KEY", "RUNWAY_API_KEY", "LUMA_API_KEY", "VIDEO_SECRET_NAME"):

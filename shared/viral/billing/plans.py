@@ -49,6 +49,32 @@ PLANS: dict[str, Plan] = {
 }
 
 
+# The video providers a client may pick itself (`provider` of POST /api/video/generate), by plan and by the tier of
+# the concept's category. Cheapest first: storyboard (free), luma, veo, runway (the costliest per second). Without a
+# pick the tier's provider chain applies, fallbacks included: that is the operator's choice, not the client's.
+_EVERY_PROVIDER = ("storyboard", "luma", "veo", "runway")
+VIDEO_PICKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "FREE": {"economy": ("storyboard",), "standard": ("storyboard",), "premium": ("storyboard",)},
+    "STARTER": {
+        "economy": ("storyboard", "luma"),
+        "standard": ("storyboard", "luma"),
+        "premium": ("storyboard", "luma", "veo"),
+    },
+    "PRO": {
+        "economy": ("storyboard", "luma"),
+        "standard": ("storyboard", "luma", "veo"),
+        "premium": _EVERY_PROVIDER,
+    },
+    "AGENCY": {"economy": _EVERY_PROVIDER, "standard": _EVERY_PROVIDER, "premium": _EVERY_PROVIDER},
+}
+
+
+def video_picks(tier: str, category_tier: str) -> tuple[str, ...]:
+    """The providers a tenant on `tier` may pick for a concept of `category_tier` (unknown: FREE's, fails closed)."""
+    picks = VIDEO_PICKS.get(tier, VIDEO_PICKS["FREE"])
+    return picks.get(category_tier, picks["economy"])
+
+
 def plan_for(tier: str) -> Plan:
     """The plan of a tier (an unknown tier gets FREE: access fails closed)."""
     return PLANS.get(tier, PLANS["FREE"])

@@ -55,6 +55,18 @@ returning t.used_quota - current.used_quota as granted, t.used_quota, t.monthly_
 """)
 _QUOTA = text("select used_quota, monthly_quota from tenants where id = :tenant")
 
+# One statement, atomic under concurrency: take the region's refresh unless it was taken within the interval.
+# A concurrent claim waits on the row and then re-checks the condition against the winner's time.
+_CLAIM_REFRESH = text("""
+insert into trend_refreshes as r (region, claimed_at) values (:region, now())
+on conflict (region) do update set claimed_at = excluded.claimed_at
+ where r.claimed_at <= now() - make_interval(secs => :interval)
+returning claimed_at
+""")
+_LATEST = text("""
+select id, fetched_at, trends, sources from trend_snapshots where region = :region order by fetched_at desc limit 1
+""")
+
 
 @dataclass(frozen=True)
 class QuotaGrant:
@@ -82,6 +94,16 @@ class EngineRepository(TenantRepositoryBase[ScoreModel]):
             insert(TrendSnapshot).values(region=region, trends=trends, sources=sources).returning(TrendSnapshot)
         ).one()
         return Snapshot(row.id, row.fetched_at, row.trends, row.sources)
+
+    def claim_trend_refresh(self, *, region: str, interval_s: int) -> bool:
+        """Take the region's trend refresh: False when someone took it less than `interval_s` seconds ago."""
+        row = self.session.execute(_CLAIM_REFRESH, {"region": region, "interval": interval_s}).one_or_none()
+        return row is not None
+
+    def latest_snapshot(self, *, region: str) -> Snapshot | None:
+        """The region's newest trend snapshot, however old."""
+        row = self.session.execute(_LATEST, {"region": region}).one_or_none()
+        return None if row is None else Snapshot(row.id, row.fetched_at, row.trends, row.sources)
 
     def consume_quota(self, asked: int) -> QuotaGrant:
         row = self.session.execute(_CONSUME, {"tenant": self.tenant_id, "asked": asked}).one_or_none()

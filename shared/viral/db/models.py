@@ -356,13 +356,13 @@ class ScoreModel(TenantOwned, Base):
 # --- production line: videos, social accounts and posts, analytics, jobs --------------------------------
 
 
-VIDEO_IN_FLIGHT = ("queued", "submitting", "rendering", "downloading", "validating")
+VIDEO_IN_FLIGHT = ("queued", "submitting", "reconciling", "rendering", "downloading", "validating")
 VIDEO_STATUSES = (*VIDEO_IN_FLIGHT, "ready", "failed")
 
 
 class Video(TenantOwned, Base):
-    """A video and its state machine (0005): queued -> submitting -> rendering -> downloading -> validating ->
-    ready | failed. `step` numbers the queue message that currently owns the video (stale ones are dropped)."""
+    """A video and its state machine (0005, `reconciling` since 0009; the table is viral/video/state_machine.py).
+    `step` numbers the queue message that currently owns the video (stale ones are dropped)."""
 
     __tablename__ = "videos"
     __table_args__ = (
@@ -606,6 +606,16 @@ class TrendSnapshot(Base):
     fetched_at: Mapped[datetime] = _now()
     trends: Mapped[list[Any]] = mapped_column(JSONB)
     sources: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class TrendRefresh(Base):
+    """When a region's trends were last gathered from the vendors (0009). A refresh first claims the row with one
+    conditional upsert, so the shared vendor quotas are spent at most once per interval whoever asks."""
+
+    __tablename__ = "trend_refreshes"
+
+    region: Mapped[str] = mapped_column(String(8), primary_key=True)
+    claimed_at: Mapped[datetime] = _now()
 
 
 class AudioTrend(Base):

@@ -27,8 +27,8 @@ from viral.content.repository import GenerationRepository
 from viral.content.scoring import DEFAULT_WEIGHTS, PLATFORM_KEYS, WEIGHT_BOUNDS, ScoreModel
 from viral.db.uow import UnitOfWork, unit_of_work
 from viral.errors import InvalidInput, NotFound
-from viral.learning.messages import ReflexionJobMessage
 from viral.learning.critic import Critic, WrittenCritique, rule_based_critique
+from viral.learning.messages import ReflexionJobMessage
 from viral.learning.repository import AdjustmentRepository, CritiqueRepository, InsightRepository
 from viral.learning.schemas import (
     PerformanceFeedback,

@@ -17,7 +17,9 @@ from viral.wire import CamelModel, ContentId
 router = Router()
 
 ProviderName = Literal["veo", "runway", "luma", "storyboard"]
-VideoStatus = Literal["queued", "submitting", "rendering", "downloading", "validating", "ready", "failed"]
+VideoStatus = Literal[
+    "queued", "submitting", "reconciling", "rendering", "downloading", "validating", "ready", "failed"
+]
 
 
 class VideoGenerateBody(CamelModel):

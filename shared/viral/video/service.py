@@ -1,12 +1,16 @@
 """Videos: request one for a concept, advance its state machine in the worker, register uploads, answer status.
 
-The state machine (videos.status): queued -> submitting -> rendering -> downloading -> validating -> ready,
-or failed from anywhere. Every transition happens under `SELECT ... FOR UPDATE`; the vendor is called
-between transactions, never inside one. Rules that keep a paid vendor from being asked twice:
+The state machine (videos.status, its table in viral/video/state_machine.py): queued -> submitting ->
+rendering -> downloading -> validating -> ready, with reconciling after a submission of unknown outcome, and
+fall-back (the next provider) or failed from any working state. Every transition happens under
+`SELECT ... FOR UPDATE`; the vendor is called between transactions, never inside one. Rules that keep a paid
+vendor from being asked twice:
 
-* `submitting` is committed before the vendor is called, and the vendor's job id is committed the moment it
-  answers, before anything else can fail. A delivery that finds `submitting` with no job id and an expired
-  lease cannot know what the vendor did, so it moves on to the next provider instead of asking again.
+* `submitting` (with the provider and the attempt's time) is committed before the vendor is called, and the
+  vendor's job id is committed the moment it answers, before anything else can fail. A timeout, a reset, a 5xx
+  or a delivery that died mid-call leaves the outcome unknown: `reconciling` looks the job up where the vendor
+  lists its jobs (Luma), otherwise waits `video_reconcile_window_s`, then falls back to the next provider and
+  records the possibly orphaned cost. The vendor is never asked again for that video.
 * `step` numbers the queue message that owns the video. Moving to a new step (a poll later, the next
   provider) sends the next message inside the transaction that bumps the step: if the commit fails, the sent
   message is stale and dropped; a duplicate or redelivered old message is dropped too.
@@ -20,12 +24,13 @@ A permanent failure falls back to the next provider in the chain, or fails the v
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -33,9 +38,9 @@ from typing import IO, Any
 
 from viral.aws import client
 from viral.aws.sqs import send
-from viral.billing.plans import PLANS
+from viral.billing.plans import PLANS, video_picks
 from viral.db.uow import UnitOfWork, unit_of_work
-from viral.errors import NotFound, Permanent, QuotaExceeded, Retryable
+from viral.errors import Forbidden, NotFound, Permanent, QuotaExceeded, Retryable
 from viral.identity.tenant_repository import TenantRepository
 from viral.observability import logger
 from viral.operations.repository import JobRepository
@@ -43,6 +48,7 @@ from viral.settings import Settings, get_settings
 from viral.tenancy import current_tenant, tenant_scope
 from viral.video.messages import VideoJobMessage
 from viral.video.providers import (
+    DEFAULT_DURATION_S,
     JobState,
     JobStatus,
     RenderRequest,
@@ -51,13 +57,13 @@ from viral.video.providers import (
     SubmissionUncertain,
     VideoProvider,
 )
-from viral.video.providers.registry import cost_of, provider_chain, providers
+from viral.video.providers.registry import cost_of, provider_chain, providers, tier_of
 from viral.video.quality import QualityReport, Requirements, inspect
 from viral.video.repository import VideoRecord, VideoRepository
+from viral.video.state_machine import TERMINAL, Event, State, transition
 
 JOB_TYPE = "generate-video"
 UPLOAD_JOB_TYPE = "ingest-upload"
-TERMINAL = ("ready", "failed")
 # The original's priority per category (the job ledger orders by it).
 PRIORITY = {
     "finance": 10,
@@ -76,6 +82,7 @@ PRIORITY = {
 SUBMIT_LEASE = timedelta(seconds=120)
 WORK_LEASE = timedelta(seconds=360)  # longer than the worker's timeout, shorter than the queue's visibility
 BACKOFF_BASE_S = 10
+MAX_DELAY_S = 900  # SQS's longest DelaySeconds
 SPOOL_BYTES = 16 * 1024 * 1024  # larger videos spill from memory to /tmp
 UPLOAD_KEY = re.compile(r"^uploads/(?P<tenant>[0-9a-fA-F-]{36})/(?P<name>[^/].*\.mp4)$", re.IGNORECASE)
 
@@ -126,6 +133,8 @@ def request_video(concept_id: str, *, platform: str = "tiktok", provider: str | 
         concept = uow.repository(VideoRepository).concept(concept_id)
         if concept is None:
             raise NotFound("Concept not found")
+        if provider is not None:
+            _check_pick(uow, provider, concept.category, available, settings)
         chain = provider_chain(concept.category, available, settings, requested=provider)
         video = uow.repository(VideoRepository).create_in_flight(
             concept_id=concept.id, category=concept.category, platform=platform, provider_chain=chain
@@ -154,6 +163,23 @@ def request_video(concept_id: str, *, platform: str = "tiktok", provider: str | 
         message = VideoJobMessage(video_id=video.id, tenant_id=current_tenant(), job_id=job.id, step=video.step)
         send(settings.video_queue_url, message)
     return VideoRequestResult(video=video, created=created)
+
+
+def _check_pick(
+    uow: UnitOfWork, provider: str, category: str, available: dict[str, VideoProvider], settings: Settings
+) -> None:
+    """Forbidden (naming the allowed ones) when the tenant's plan may not pick `provider` for this category's tier."""
+    tenant = uow.repository(TenantRepository).get()
+    plan_tier = tenant.subscription_tier if tenant is not None else "FREE"
+    category_tier = tier_of(category, settings)
+    picks = video_picks(plan_tier, category_tier)
+    if provider not in picks:
+        allowed = [p for p in picks if p in available and available[p].configured()]
+        raise Forbidden(
+            f"the {plan_tier} plan cannot pick the provider '{provider}' for a {category_tier} concept; "
+            f"allowed: {', '.join(allowed)}",
+            details={"provider": provider, "allowed": allowed, "plan": plan_tier, "categoryTier": category_tier},
+        )
 
 
 # --- status and listing ---------------------------------------------------------------------------------
@@ -265,7 +291,7 @@ def render_request(video: VideoRecord, concept: dict[str, Any]) -> RenderRequest
 
 @dataclass(frozen=True)
 class _Claim:
-    action: str  # submit | poll | uncertain | done | stale | missing
+    action: str  # submit | reconcile | poll | done | stale | missing
     video: VideoRecord | None = None
     concept: dict[str, Any] | None = None
 
@@ -295,8 +321,11 @@ def _back_off(settings: Settings, receipt_handle: str | None, receive_count: int
         logger.warning("could not set the retry backoff", exc_info=True)
 
 
+_RECORD_FIELDS = frozenset(f.name for f in fields(VideoRecord))
+
+
 class _Worker:
-    """One delivery of one video message."""
+    """One delivery of one video message: one step of the state machine (viral/video/state_machine.py)."""
 
     def __init__(self, message: VideoJobMessage, settings: Settings, receive_count: int) -> None:
         self.message = message
@@ -315,14 +344,12 @@ class _Worker:
         provider = self.providers.get(video.provider)
         if provider is None:
             return self._provider_failed(video, f"unknown provider '{video.provider}'")
-        if claim.action == "uncertain":
-            return self._provider_failed(video, "the submission's outcome is unknown; not asking again")
         try:
             if claim.action == "submit":
                 return self._submit(video, provider, request)
+            if claim.action == "reconcile":
+                return self._reconcile(video, provider, request)
             return self._poll(video, provider, request)
-        except SubmissionUncertain as error:
-            return self._provider_failed(video, error.message)
         except ResultExpired as error:
             return self._result_expired(video, error.message)
         except Permanent as error:
@@ -341,6 +368,22 @@ class _Worker:
         if video is None or video.status in TERMINAL or video.step != self.message.step:
             return None
         return video
+
+    def _move(
+        self, uow: UnitOfWork, video: VideoRecord, event: Event, *, delay_s: int | None = None, **changes: Any
+    ) -> VideoRecord:
+        """Take the transition `event` (the table decides the new status; anything else raises), with `changes`.
+        With `delay_s`, hand the video to the next message too: bump the step and send it, inside the caller's
+        transaction (if the commit fails, the sent message is stale and dropped)."""
+        status = transition(video.status, event).value
+        if delay_s is not None:
+            changes.update(step=video.step + 1, lease_until=None)
+        uow.repository(VideoRepository).update(video.id, status=status, **changes)
+        if delay_s is not None:
+            send(
+                self.settings.video_queue_url, self.message.model_copy(update={"step": video.step + 1}), delay_s=delay_s
+            )
+        return replace(video, status=status, **{k: v for k, v in changes.items() if k in _RECORD_FIELDS})
 
     def _claim(self) -> _Claim:
         """Decide what this delivery does. A poll only reads (its transaction writes nothing); starting or resuming
@@ -361,18 +404,36 @@ class _Worker:
             if concept is None:
                 self._fail(uow, video, "the concept no longer exists")
                 return _Claim("done")
-            if video.status == "rendering":
+            if video.status == State.RENDERING:
                 return _Claim("poll", video, concept)
-            if video.status == "queued":
+            attempts = video.attempts + 1
+            if video.status == State.QUEUED:
                 uow.repository(VideoRepository).start_job(self.message.job_id)
-                changes: dict[str, Any] = {"status": "submitting", "lease_until": now + SUBMIT_LEASE}
-                action = "submit"
-            elif video.status == "submitting":
-                changes, action = {}, "uncertain"  # an earlier delivery died while the vendor was being asked
-            else:
-                changes, action = {}, "poll"  # downloading/validating cut short: ask again for a fresh URL
-            uow.repository(VideoRepository).update(video.id, attempts=video.attempts + 1, **changes)
-            return _Claim(action, video, concept)
+                # The attempt (provider, time) is committed before the vendor is called: a redelivery sees it.
+                video = self._move(
+                    uow, video, Event.CLAIM, attempts=attempts, submitted_at=now, lease_until=now + SUBMIT_LEASE
+                )
+                return _Claim("submit", video, concept)
+            if video.status == State.SUBMITTING:  # the delivery asking the vendor died mid-call: outcome unknown
+                history = [
+                    *video.provider_history,
+                    _history(video, "submit-unknown", "the outcome is unknown: the delivery asking the vendor died"),
+                ]
+                video = self._move(
+                    uow,
+                    video,
+                    Event.UNKNOWN,
+                    attempts=attempts,
+                    provider_history=history,
+                    lease_until=now + WORK_LEASE,
+                )
+                return _Claim("reconcile", video, concept)
+            if video.status == State.RECONCILING:
+                uow.repository(VideoRepository).update(video.id, attempts=attempts, lease_until=now + WORK_LEASE)
+                return _Claim("reconcile", video, concept)
+            # downloading/validating cut short: poll again for a fresh result URL
+            video = self._move(uow, video, Event.INTERRUPTED, attempts=attempts)
+            return _Claim("poll", video, concept)
 
     def _release(self, video: VideoRecord) -> None:
         """Let the next delivery work on the video at once (a retryable error left it half-done)."""
@@ -380,20 +441,14 @@ class _Worker:
             current = self._locked(uow)
             if current is None:
                 return
-            changes: dict[str, Any] = {"lease_until": None}
-            if current.status == "submitting" and current.provider_job_id is None:
-                changes["status"] = "queued"  # the vendor refused or was unreachable: nothing was accepted
-            uow.repository(VideoRepository).update(current.id, **changes)
-
-    def _advance_step(self, uow: UnitOfWork, video: VideoRecord, *, delay_s: int, **changes: Any) -> None:
-        """Hand the video to the next message: bump the step and send, inside the caller's transaction."""
-        step = video.step + 1
-        uow.repository(VideoRepository).update(video.id, step=step, lease_until=None, **changes)
-        next_message = self.message.model_copy(update={"step": step})
-        send(self.settings.video_queue_url, next_message, delay_s=delay_s)
+            if current.status == State.SUBMITTING and current.provider_job_id is None:
+                # A retryable submit error means the vendor surely took nothing (429, no connection).
+                self._move(uow, current, Event.REFUSED, lease_until=None, submitted_at=None)
+                return
+            uow.repository(VideoRepository).update(current.id, lease_until=None)
 
     def _fail(self, uow: UnitOfWork, video: VideoRecord, reason: str) -> None:
-        uow.repository(VideoRepository).update(video.id, status="failed", error_message=reason[:2000], lease_until=None)
+        self._move(uow, video, Event.FAIL, error_message=reason[:2000], lease_until=None)
         if video.provider != "upload":
             uow.repository(VideoRepository).refund_quota()
         uow.repository(JobRepository).finish(self.message.job_id, status="failed", error=reason[:2000])
@@ -401,10 +456,13 @@ class _Worker:
     # steps -------------------------------------------------------------------------------------------
 
     def _submit(self, video: VideoRecord, provider: VideoProvider, request: RenderRequest) -> str:
-        job_id = provider.submit(request)
+        try:
+            job_id = provider.submit(request)
+        except SubmissionUncertain as error:
+            return self._uncertain(video, provider, error.message)
         with unit_of_work() as uow:  # the vendor's job id, committed before anything else can go wrong
             current = uow.repository(VideoRepository).lock(video.id)
-            if current is None or current.status != "submitting" or current.step != self.message.step:
+            if current is None or current.status != State.SUBMITTING or current.step != self.message.step:
                 # Our lease ran out mid-call and the video moved on: keep the vendor's job id for the cost audit.
                 logger.error("video changed while it was being submitted", extra={"video_id": str(video.id)})
                 if current is not None:
@@ -413,11 +471,53 @@ class _Worker:
                         video.id, provider_history=[*current.provider_history, orphan]
                     )
                 return "stale"
-            uow.repository(VideoRepository).update(
-                video.id, provider_job_id=job_id, status="rendering", submitted_at=_now(), lease_until=None
-            )
+            video = self._move(uow, current, Event.ACCEPTED, provider_job_id=job_id, lease_until=None)
         logger.info("video submitted", extra={"provider": provider.name, "video_id": str(video.id)})
         return self._schedule_poll(video, provider, submitted=True)
+
+    def _uncertain(self, video: VideoRecord, provider: VideoProvider, reason: str) -> str:
+        """The vendor may have accepted the job: never ask it again for this video; reconcile after a delay."""
+        logger.warning("video submission outcome unknown", extra={"provider": provider.name, "reason": reason[:300]})
+        with unit_of_work() as uow:
+            current = self._locked(uow)
+            if current is None or current.status != State.SUBMITTING:
+                return "stale"
+            history = [*current.provider_history, _history(current, "submit-unknown", reason)]
+            self._move(
+                uow, current, Event.UNKNOWN, delay_s=self._recheck_delay(current, provider), provider_history=history
+            )
+        return "reconciling"
+
+    def _reconcile_left_s(self, video: VideoRecord) -> float:
+        attempted = video.submitted_at or video.updated_at
+        deadline = attempted + timedelta(seconds=self.settings.video_reconcile_window_s)
+        return (deadline - _now()).total_seconds()
+
+    def _recheck_delay(self, video: VideoRecord, provider: VideoProvider) -> int:
+        """Look again after a poll interval; a vendor that cannot be asked is simply waited for, once."""
+        left = max(0, math.ceil(self._reconcile_left_s(video)))
+        wait = self.settings.video_poll_interval_s if provider.can_look_up else left
+        return min(wait, left, MAX_DELAY_S)
+
+    def _reconcile(self, video: VideoRecord, provider: VideoProvider, request: RenderRequest) -> str:
+        """Find the job a submission of unknown outcome may have created; adopt it, look again, or fall back."""
+        attempted = video.submitted_at or video.updated_at
+        job_id = provider.look_up(request, since=attempted) if provider.can_look_up else None
+        with unit_of_work() as uow:
+            current = self._locked(uow)
+            if current is None or current.status != State.RECONCILING:
+                return "stale"
+            if job_id is not None:
+                found = {**_history(current, "reconciled", "found in the vendor's job list"), "jobId": job_id}
+                history = [*current.provider_history, found]
+                self._move(uow, current, Event.FOUND, delay_s=0, provider_job_id=job_id, provider_history=history)
+                logger.info("video submission reconciled", extra={"provider": provider.name})
+                return "reconciled"
+            if self._reconcile_left_s(current) > 0:
+                self._move(uow, current, Event.RECHECK, delay_s=self._recheck_delay(current, provider))
+                return "reconciling"
+            how = "not in the vendor's job list" if provider.can_look_up else "the vendor cannot list its jobs"
+            return self._fall_back(uow, current, f"the submission's outcome is unknown ({how}); not asking again")
 
     def _schedule_poll(self, video: VideoRecord, provider: VideoProvider, *, submitted: bool = False) -> str:
         """Poll again later: the next step's message, sent with a delay. A job running past the render timeout
@@ -427,10 +527,11 @@ class _Worker:
         if not submitted and _now() - started > timedelta(seconds=self.settings.video_render_timeout_s):
             return self._provider_failed(video, f"not finished after {self.settings.video_render_timeout_s} s")
         step = self.message.step + 1
+        status = transition(State.RENDERING, Event.RUNNING)
         with unit_of_work() as uow:
             # One conditional update takes the step: it is the row lock and the ownership check at once.
             if not uow.repository(VideoRepository).take_step(
-                video.id, step=self.message.step, status="rendering", next_poll_at=_now() + timedelta(seconds=delay)
+                video.id, step=self.message.step, status=status, next_poll_at=_now() + timedelta(seconds=delay)
             ):
                 return "stale"
             send(self.settings.video_queue_url, self.message.model_copy(update={"step": step}), delay_s=delay)
@@ -446,25 +547,25 @@ class _Worker:
             return self._provider_failed(video, status.error or "the vendor job failed")
         return self._fetch(video, provider, request, status)
 
-    def _set_status(self, video: VideoRecord, status: str, *, exclusive: bool = False) -> bool:
-        """Move to a working status under a fresh lease; False when this delivery no longer owns the video
-        (or, with `exclusive`, when a duplicate of this message holds the lease)."""
+    def _set_status(self, video: VideoRecord, event: Event, *, exclusive: bool = False) -> bool:
+        """Take `event` under a fresh lease; False when this delivery no longer owns the video (or, with
+        `exclusive`, when a duplicate of this message holds the lease)."""
         now = _now()
         with unit_of_work() as uow:
             current = self._locked(uow)
             if current is None or (exclusive and current.lease_until is not None and current.lease_until > now):
                 return False
-            uow.repository(VideoRepository).update(current.id, status=status, lease_until=now + WORK_LEASE)
+            self._move(uow, current, event, lease_until=now + WORK_LEASE)
             return True
 
     def _fetch(self, video: VideoRecord, provider: VideoProvider, request: RenderRequest, status: JobStatus) -> str:
         """Download (or render) the result, check it, store it in S3 and mark the video ready."""
-        if not self._set_status(video, "downloading", exclusive=True):
+        if not self._set_status(video, Event.SUCCEEDED, exclusive=True):
             return "stale"
         bucket = _bucket(self.settings)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as sink:
             size = provider.download(status, sink, request)
-            if not self._set_status(video, "validating"):
+            if not self._set_status(video, Event.DOWNLOADED):
                 return "stale"
             report = inspect(sink, size, Requirements.from_settings(self.settings))
             if not report.passed:
@@ -481,9 +582,10 @@ class _Worker:
             current = self._locked(uow)
             if current is None:
                 return "stale"
-            uow.repository(VideoRepository).update(
-                video.id,
-                status="ready",
+            self._move(
+                uow,
+                current,
+                Event.PASSED,
                 lease_until=None,
                 error_message=None,
                 s3_key=key,
@@ -519,7 +621,7 @@ class _Worker:
             if expired_before:
                 return self._fall_back(uow, current, reason)
             history = [*current.provider_history, _history(current, "result-expired", reason)]
-            self._advance_step(uow, current, delay_s=0, status="rendering", provider_history=history)
+            self._move(uow, current, Event.RESULT_EXPIRED, delay_s=0, provider_history=history)
         return "refreshing"
 
     def _provider_failed(self, video: VideoRecord, reason: str, report: QualityReport | None = None) -> str:
@@ -530,19 +632,30 @@ class _Worker:
             return self._fall_back(uow, current, reason, report)
 
     def _fall_back(self, uow: UnitOfWork, video: VideoRecord, reason: str, report: QualityReport | None = None) -> str:
-        """Move on to the next provider of the chain, or fail the video when none is left."""
+        """Move on to the next provider of the chain, or fail the video when none is left. Leaving a submission of
+        unknown outcome records the job the vendor may still bill (never found, so never used)."""
         logger.warning("video provider failed", extra={"provider": video.provider, "reason": reason[:300]})
         history = [*video.provider_history, _history(video, "failed", reason)]
+        if video.status in (State.SUBMITTING, State.RECONCILING) and video.provider_job_id is None:
+            possible = cost_of(video.provider, DEFAULT_DURATION_S, self.settings)
+            orphan = {
+                **_history(video, "possibly-orphaned", "a job may exist that we never got"),
+                "possibleCost": float(possible),
+            }
+            history.append(orphan)
+            logger.warning(
+                "vendor job possibly orphaned", extra={"provider": video.provider, "possible_cost": float(possible)}
+            )
         chain = [str(p) for p in video.provider_chain]
         position = chain.index(video.provider) if video.provider in chain else len(chain)
         quality = report.wire() if report is not None else video.quality_report
         if position + 1 < len(chain):
-            self._advance_step(
+            self._move(
                 uow,
                 video,
+                Event.FALL_BACK,
                 delay_s=0,
                 provider=chain[position + 1],
-                status="queued",
                 provider_job_id=None,
                 submitted_at=None,
                 next_poll_at=None,
@@ -680,7 +793,9 @@ def _finish_upload(video_id: uuid.UUID, job_id: uuid.UUID, bucket: str, key: str
             return current.status if current else "missing"
         if report is None:
             reason = "the upload was deleted or replaced before it was checked"
-            uow.repository(VideoRepository).update(video_id, status="failed", error_message=reason)
+            uow.repository(VideoRepository).update(
+                video_id, status=transition(current.status, Event.FAIL), error_message=reason
+            )
             uow.repository(JobRepository).finish(job_id, status="failed", error=reason)
             return "failed"
         info = report.info
@@ -694,13 +809,15 @@ def _finish_upload(video_id: uuid.UUID, job_id: uuid.UUID, bucket: str, key: str
             "video_url": f"s3://{bucket}/{key}",
         }
         if report.passed:
-            uow.repository(VideoRepository).update(video_id, status="ready", generated_at=_now(), **changes)
+            status = transition(current.status, Event.PASSED)
+            uow.repository(VideoRepository).update(video_id, status=status, generated_at=_now(), **changes)
             uow.repository(JobRepository).finish(
                 job_id, status="completed", result={"videoId": str(video_id), "s3Key": key}
             )
             return "ready"
         reason = f"quality checks failed: {report.reason()}"
-        uow.repository(VideoRepository).update(video_id, status="failed", error_message=reason, **changes)
+        status = transition(current.status, Event.FAIL)
+        uow.repository(VideoRepository).update(video_id, status=status, error_message=reason, **changes)
         uow.repository(JobRepository).finish(job_id, status="failed", error=reason)
         return "failed"
 

@@ -198,7 +198,9 @@ def test_warm_generate_takes_five_statements(tenant_a: uuid.UUID, owner_engine: 
     assert len(statements) <= 5
 
 
-def test_trend_cache_is_shared_and_refreshable(gateway: Gateway, tenant_a: uuid.UUID, tenant_b: uuid.UUID) -> None:
+def test_trend_cache_is_shared_and_refreshable(
+    gateway: Gateway, tenant_a: uuid.UUID, tenant_b: uuid.UUID, owner_engine: Engine
+) -> None:
     with tenant_scope(tenant_a):
         key_a = auth.create_api_key().secret
     with tenant_scope(tenant_b):
@@ -207,6 +209,8 @@ def test_trend_cache_is_shared_and_refreshable(gateway: Gateway, tenant_a: uuid.
     second = gateway.request("GET", "/api/trends", headers={"Authorization": f"Bearer {key_b}"}).json()
     assert first["fetchedAt"] == second["fetchedAt"]
     assert {"potentialLabel", "topic", "score", "recency", "category"} <= set(first["trends"][0])
+    with owner_engine.begin() as connection:  # a minute later (refreshes are at most once a minute)
+        connection.execute(text("update trend_refreshes set claimed_at = claimed_at - interval '61 seconds'"))
     refreshed = gateway.request("POST", "/api/trends", headers={"Authorization": f"Bearer {key_a}"}).json()
     assert refreshed["refreshed"] is True
     assert refreshed["fetchedAt"] > first["fetchedAt"]

@@ -51,6 +51,13 @@ def generate(gateway: Gateway, headers: dict[str, str], concept_id: str, **body:
     return gateway.request("POST", "/api/video/generate", headers=headers, json={"conceptId": concept_id, **body})
 
 
+def set_tier(engine: Engine, tenant: uuid.UUID, tier: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("update tenants set subscription_tier = :tier where id = :t"), {"tier": tier, "t": tenant}
+        )
+
+
 def set_video_quota(engine: Engine, tenant: uuid.UUID, *, total: int, used: int = 0) -> None:
     with engine.begin() as connection:
         connection.execute(
@@ -241,7 +248,10 @@ def test_parallel_repeats_of_one_request_make_one_video_and_one_charge(
     assert used == 1
 
 
-def test_bad_requests_are_refused_with_what_is_wrong(gateway: Gateway, aws: VideoAws, tenant_a: uuid.UUID) -> None:
+def test_bad_requests_are_refused_with_what_is_wrong(
+    gateway: Gateway, aws: VideoAws, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    set_tier(owner_engine, tenant_a, "AGENCY")  # may pick any provider: the pick below is refused as unconfigured
     headers = key_of(tenant_a)
     [concept_id] = concepts_of(tenant_a)
     no_id = gateway.request("POST", "/api/video/generate", headers=headers, json={})
@@ -285,3 +295,53 @@ def test_a_queue_outage_answers_503_and_asking_again_sends_the_same_video(
     assert retried.status == HTTPStatus.OK
     assert json.loads(record["body"])["videoId"] == retried.json()["videoId"]
     assert gateway.request("GET", "/api/videos", headers=headers).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("tier", "category", "picked", "allowed"),
+    [
+        ("FREE", "tech", "runway", ["storyboard"]),
+        ("FREE", "food", "luma", ["storyboard"]),
+        ("STARTER", "tech", "runway", ["storyboard", "luma", "veo"]),
+        ("PRO", "food", "runway", ["storyboard", "luma"]),
+        ("PRO", "news", "runway", ["storyboard", "luma", "veo"]),
+    ],
+)
+def test_a_client_cannot_pick_a_provider_its_plan_and_the_concepts_tier_do_not_allow(
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: uuid.UUID,
+    owner_engine: Engine,
+    tier: str,
+    category: str,
+    picked: str,
+    allowed: list[str],
+) -> None:
+    vendor_keys = {"VEO_API_KEY": "k", "RUNWAY_API_KEY": "k", "LUMA_API_KEY": "k"}
+    with video_aws(monkeypatch, **vendor_keys) as pipeline:
+        set_tier(owner_engine, tenant_a, tier)
+        headers = key_of(tenant_a)
+        [concept_id] = concepts_of(tenant_a, category=category)
+        refused = generate(gateway, headers, concept_id, provider=picked)
+        allowed_pick = generate(gateway, headers, concept_id, provider=allowed[-1])
+        sent = pipeline.receive()
+    assert refused.status == HTTPStatus.FORBIDDEN
+    assert refused.json()["code"] == "FORBIDDEN"
+    assert refused.json()["details"]["allowed"] == allowed
+    assert all(name in refused.json()["error"] for name in allowed)
+    assert allowed_pick.status == HTTPStatus.OK
+    assert allowed_pick.json()["provider"] == allowed[-1]
+    assert len(sent) == 1, "the refused pick queued nothing"
+    with owner_engine.connect() as connection:
+        used = connection.execute(text("select used_video_quota from tenants where id = :t"), {"t": tenant_a})
+        assert used.scalar_one() == 1, "and charged nothing"
+
+
+def test_the_agency_plan_may_pick_the_costliest_provider_for_any_concept(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    with video_aws(monkeypatch, RUNWAY_API_KEY="k", LUMA_API_KEY="k"):
+        set_tier(owner_engine, tenant_a, "AGENCY")
+        [concept_id] = concepts_of(tenant_a, category="food")
+        answer = generate(gateway, key_of(tenant_a), concept_id, provider="runway")
+    assert (answer.status, answer.json()["provider"]) == (HTTPStatus.OK, "runway")

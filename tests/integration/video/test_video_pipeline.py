@@ -26,6 +26,7 @@ from tests import factories
 from tests.events import LambdaContext, load_handler
 from tests.fakes.video_vendors import (
     EXPIRED,
+    GATEWAY_TIMEOUT,
     KEY,
     RATE_LIMITED,
     UNAVAILABLE,
@@ -393,3 +394,119 @@ def test_a_malformed_message_fails_alone(
         video = video_row(owner_engine, video_id)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
     assert (video["status"], video["step"]) == ("rendering", 1), "the good record was processed"
+
+
+def events_of(video: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(h["provider"], h["event"]) for h in video["provider_history"]]
+
+
+def test_a_vendor_that_creates_the_job_and_answers_504_is_asked_once_then_the_video_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: uuid.UUID,
+    owner_engine: Engine,
+    worker: Any,
+    runway: FakeRunway,
+    luma: FakeLuma,
+) -> None:
+    runway.lost_answers.append(GATEWAY_TIMEOUT)  # Runway made the job (and will bill it); its gateway said 504
+    with video_aws(monkeypatch, **vendors(runway=runway, luma=luma)) as aws:
+        _, video_id = requested(tenant_a, category="tech")  # premium: runway, then luma
+        answers = aws.run_until_idle(worker)
+        video = video_row(owner_engine, video_id)
+    assert all(a == {"batchItemFailures": []} for a in answers), "an unknown outcome is not an error to retry"
+    assert (runway.submit_requests, runway.submissions) == (1, 1)
+    assert (luma.submit_requests, luma.submissions) == (1, 1)
+    assert (video["status"], video["provider"]) == ("ready", "luma")
+    assert events_of(video) == [("runway", "submit-unknown"), ("runway", "failed"), ("runway", "possibly-orphaned")]
+    orphan = video["provider_history"][2]
+    assert orphan["possibleCost"] == pytest.approx(0.05 * 8), "Runway's price for the 8 s it was asked for"
+    assert "cannot list its jobs" in video["provider_history"][1]["reason"]
+
+
+def test_a_lost_answer_from_a_vendor_that_lists_its_jobs_is_reconciled_without_asking_again(
+    monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any, luma: FakeLuma
+) -> None:
+    luma.lost_answers.append(GATEWAY_TIMEOUT)
+    with video_aws(monkeypatch, **vendors(luma=luma)) as aws:
+        _, video_id = requested(tenant_a, category="food")
+        aws.run_until_idle(worker)
+        video = video_row(owner_engine, video_id)
+    [job_id] = luma.jobs
+    assert (luma.submit_requests, luma.submissions) == (1, 1)
+    assert (video["status"], video["provider"], video["provider_job_id"]) == ("ready", "luma", job_id)
+    assert events_of(video) == [("luma", "submit-unknown"), ("luma", "reconciled")]
+    assert float(video["generation_cost"]) > 0
+
+
+def test_a_submission_the_vendor_never_received_is_not_found_and_falls_back_without_asking_again(
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: uuid.UUID,
+    owner_engine: Engine,
+    worker: Any,
+    luma: FakeLuma,
+    runway: FakeRunway,
+) -> None:
+    luma.submit_failures.append(GATEWAY_TIMEOUT)  # a 504 from a gateway that never reached Luma
+    with video_aws(monkeypatch, **vendors(luma=luma, runway=runway)) as aws:
+        _, video_id = requested(tenant_a, category="food")  # economy: luma, then runway
+        aws.run_until_idle(worker)
+        video = video_row(owner_engine, video_id)
+    assert (luma.submit_requests, luma.submissions) == (1, 0)
+    assert (video["status"], video["provider"]) == ("ready", "runway")
+    assert events_of(video) == [("luma", "submit-unknown"), ("luma", "failed"), ("luma", "possibly-orphaned")]
+    assert "not in the vendor's job list" in video["provider_history"][1]["reason"]
+
+
+def test_without_a_job_list_the_worker_waits_a_bounded_time_before_falling_back(
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: uuid.UUID,
+    owner_engine: Engine,
+    worker: Any,
+    runway: FakeRunway,
+    luma: FakeLuma,
+) -> None:
+    from viral.video.messages import VideoJobMessage
+    from viral.video.service import advance_video
+
+    runway.lost_answers.append(GATEWAY_TIMEOUT)
+    window = {"VIDEO_RECONCILE_WINDOW_S": "60", "VIDEO_POLL_INTERVAL_S": "1"}
+    with video_aws(monkeypatch, **window, **vendors(runway=runway, luma=luma)) as aws:
+        _, video_id = requested(tenant_a, category="tech")
+        [record] = aws.receive()
+        assert aws.deliver(worker, [record]) == {"batchItemFailures": []}
+        waiting = video_row(owner_engine, video_id)
+        body, delay = aws.sent[-1]
+        with owner_engine.begin() as connection:  # the window passes
+            connection.execute(
+                text("update videos set submitted_at = submitted_at - interval '61 seconds' where id = :v"),
+                {"v": video_id},
+            )
+        with tenant_scope(tenant_a):
+            outcome = advance_video(VideoJobMessage.model_validate(body))  # the delayed message arrives
+        aws.run_until_idle(worker, wait_s=2)
+        video = video_row(owner_engine, video_id)
+    assert (waiting["status"], waiting["provider"]) == ("reconciling", "runway")
+    assert 58 <= delay <= 60, "one delayed look at the end of the window, no busy polling"
+    assert outcome == "fallback"
+    assert runway.submit_requests == 1
+    assert (video["status"], video["provider"]) == ("ready", "luma")
+
+
+def test_a_delivery_dying_mid_download_polls_again_for_a_fresh_result(
+    monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any, runway: FakeRunway
+) -> None:
+    with video_aws(monkeypatch, **vendors(runway=runway)) as aws:
+        _, video_id = requested(tenant_a)
+        [record] = aws.receive()
+        aws.deliver(worker, [record])  # submitted
+        [poll] = aws.receive()
+        with owner_engine.begin() as connection:  # a delivery took it to downloading, then died
+            connection.execute(
+                text("update videos set status = 'downloading', lease_until = now() - interval '1 s' where id = :v"),
+                {"v": video_id},
+            )
+        aws.deliver(worker, [poll])
+        aws.run_until_idle(worker)
+        video = video_row(owner_engine, video_id)
+    assert runway.submit_requests == 1
+    assert video["status"] == "ready"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from viral.content.trend_sources import TrendSource
 from viral.content.trend_sources.gnews import GNewsTrends
@@ -249,3 +251,46 @@ def test_gathering_with_no_sources_uses_the_offline_set() -> None:
     gathered = gather([], now=NOW, deadline_s=1.0)
     assert len({t.category for t in gathered.trends}) == 12
     assert all(t.source_api == "offline" for t in gathered.trends)
+
+
+class StuckSource:
+    """A source that hangs (a vendor that never answers, DNS stuck): it finishes only when the test lets it."""
+
+    name = "stuck"
+    share = 5
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.finished = threading.Event()
+
+    def configured(self) -> bool:
+        return True
+
+    def fetch(self, client: httpx.Client, *, now: datetime) -> list:
+        self.release.wait(timeout=10)
+        self.finished.set()
+        return []
+
+
+def test_gathering_returns_at_the_total_deadline_without_waiting_for_a_late_source(fake: FakeServer) -> None:
+    serve_youtube(fake, VENDORS["youtube"][2])
+    stuck = StuckSource()
+    try:
+        gathered = gather([stuck, youtube(fake.url)], now=NOW, deadline_s=0.5)
+        returned_before_the_late_source = not stuck.finished.is_set()
+    finally:
+        stuck.release.set()
+    assert returned_before_the_late_source
+    assert gathered.sources["stuck"] == {"status": "timeout", "count": 0}
+    assert gathered.sources["youtube"]["status"] == "ok"
+    assert {t.category for t in gathered.trends} >= {"food", "music", "finance"}
+
+
+def test_a_source_of_many_requests_stops_at_its_own_deadline_and_keeps_what_it_got(fake: FakeServer) -> None:
+    # Reddit asks one subreddit after another: 7 requests of 0.4 s would hold the call for almost 3 s.
+    serve_reddit(fake, Reply(200, json.dumps(REDDIT_LISTING), delay_s=0.4))
+    gathered = gather([reddit(fake.url)], now=NOW, deadline_s=1.5)
+    listings = sum(1 for r in fake.requests if r.path.endswith("/hot"))
+    assert listings < len(SUBREDDITS), "the source stopped asking once its deadline had passed"
+    assert gathered.sources["reddit"]["status"] == "ok", "what arrived in time is kept"
+    assert any(t.source_api == "reddit" for t in gathered.trends)

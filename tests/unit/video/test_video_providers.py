@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from viral.errors import Permanent, Retryable
@@ -15,7 +17,17 @@ from viral.video.providers.runway import RunwayProvider
 from viral.video.providers.veo import VeoProvider
 
 from tests.fakes.http_server import Reply
-from tests.fakes.video_vendors import EXPIRED, GONE, KEY, RATE_LIMITED, UNAVAILABLE, FakeLuma, FakeRunway, FakeVeo
+from tests.fakes.video_vendors import (
+    EXPIRED,
+    GATEWAY_TIMEOUT,
+    GONE,
+    KEY,
+    RATE_LIMITED,
+    UNAVAILABLE,
+    FakeLuma,
+    FakeRunway,
+    FakeVeo,
+)
 
 REQUEST = RenderRequest(video_id="v-1", title="Cats that do taxes", prompt="vertical video of a cat", category="tech")
 
@@ -207,3 +219,62 @@ def test_a_download_larger_than_the_limit_is_refused(luma: FakeLuma) -> None:
     status = provider.poll(provider.submit(REQUEST))
     with pytest.raises(Permanent, match="larger than"):
         provider.download(status, io.BytesIO(), REQUEST)
+
+
+# --- submissions of unknown outcome ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_to_a_submission_is_uncertain_never_retryable(runway: FakeRunway, status: int) -> None:
+    runway.lost_answers.append(Reply(status, json.dumps({"error": "upstream"})))
+    with pytest.raises(SubmissionUncertain) as uncertain:
+        runway_provider(runway).submit(REQUEST)
+    assert uncertain.value.details == {"status": status}
+    assert runway.submissions == 1, "the vendor made the job it did not tell us about"
+
+
+@pytest.mark.parametrize("vendor", ["veo", "runway", "luma"])
+def test_an_accepted_submission_without_a_job_id_is_uncertain(
+    veo: FakeVeo, runway: FakeRunway, luma: FakeLuma, vendor: str
+) -> None:
+    fake, provider = {
+        "veo": (veo, veo_provider(veo)),
+        "runway": (runway, runway_provider(runway)),
+        "luma": (luma, luma_provider(luma)),
+    }[vendor]
+    fake.lost_answers.append(Reply(200, "{}"))
+    with pytest.raises(SubmissionUncertain):
+        provider.submit(REQUEST)
+
+
+def test_a_rate_limited_submission_stays_retryable(veo: FakeVeo) -> None:
+    veo.submit_failures.append(RATE_LIMITED["veo"])
+    with pytest.raises(Retryable) as refused:
+        veo_provider(veo).submit(REQUEST)
+    assert not isinstance(refused.value, SubmissionUncertain)
+
+
+def test_luma_finds_the_generation_a_lost_answer_created(luma: FakeLuma) -> None:
+    provider = luma_provider(luma)
+    before = datetime.now(UTC)
+    provider.submit(replace(REQUEST, prompt="another video"))  # someone else's generation
+    luma.lost_answers.append(GATEWAY_TIMEOUT)
+    with pytest.raises(SubmissionUncertain):
+        provider.submit(REQUEST)
+    [_, ours] = luma.jobs
+    assert provider.can_look_up
+    assert provider.look_up(REQUEST, since=before) == ours
+
+
+def test_luma_finds_nothing_for_a_submission_it_never_received_or_an_older_one(luma: FakeLuma) -> None:
+    provider = luma_provider(luma)
+    provider.submit(REQUEST)  # an identical request, long before this attempt
+    assert provider.look_up(REQUEST, since=datetime.now(UTC) + timedelta(minutes=5)) is None
+    assert provider.look_up(replace(REQUEST, prompt="never sent"), since=datetime.now(UTC) - timedelta(hours=1)) is None
+
+
+def test_vendors_without_a_job_list_cannot_look_up(veo: FakeVeo, runway: FakeRunway) -> None:
+    for provider in (veo_provider(veo), runway_provider(runway)):
+        assert not provider.can_look_up
+        assert provider.look_up(REQUEST, since=datetime.now(UTC)) is None
+    assert veo.server.requests == runway.server.requests == []

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
 from viral.content.generation import generate
 from viral.content.scoring import PLATFORMS
-from viral.content.trends import current_trends, refresh_trends, trends_answer
+from viral.content.trends import current_trends, refresh_shared_trends, trends_answer
 from viral.http.access import require_scope
 from viral.http.rate_limits import rate_limited
 from viral.vocabulary import Category, Platform
@@ -59,9 +59,12 @@ def get_trends() -> dict[str, Any]:
 
 
 @router.post(
-    "/api/trends", summary="Gather trends now, replacing the cached ones", middlewares=[rate_limited("trends")]
+    "/api/trends",
+    summary="Gather trends now, replacing the cached ones (at most once a minute across all tenants: "
+    "`refreshed: false` answers the trends gathered just before)",
+    middlewares=[rate_limited("trends")],
 )
 def post_trends() -> dict[str, Any]:
     require_scope(router, "generate")
-    trends, fetched_at = refresh_trends()
-    return trends_answer(trends, fetched_at, refreshed=True)
+    refresh = refresh_shared_trends()
+    return trends_answer(refresh.trends, refresh.fetched_at, refreshed=refresh.refreshed)

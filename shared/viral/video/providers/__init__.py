@@ -9,6 +9,7 @@ provider cannot make this video; the pipeline falls back to the next one).
 from __future__ import annotations
 
 from viral.video.providers.base import (
+    DEFAULT_DURATION_S,
     JobState,
     JobStatus,
     RenderRequest,
@@ -19,6 +20,7 @@ from viral.video.providers.base import (
 )
 
 __all__ = [
+    "DEFAULT_DURATION_S",
     "JobState",
     "JobStatus",
     "RenderRequest",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import IO, Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -15,11 +16,13 @@ from viral.errors import Permanent, Retryable
 from viral.http.client import USER_AGENT, outside_transactions, raise_for_vendor
 
 DOWNLOAD_CHUNK = 1024 * 1024
+DEFAULT_DURATION_S = 8  # what a vendor is asked for unless the request says otherwise
 MAX_REDIRECTS = 3
 
 
 class SubmissionUncertain(Permanent):
-    """The vendor may or may not have accepted the job (the answer never came): never ask it again for this video."""
+    """The vendor may or may not have accepted the job (the answer never came, or came as a 5xx or without a job
+    id): never ask it again for this video; reconcile instead (see viral/video/state_machine.py)."""
 
     code = "SUBMISSION_UNCERTAIN"
 
@@ -50,7 +53,7 @@ class RenderRequest:
     platform: str = "tiktok"
     script: tuple[ScriptLine, ...] = ()
     hashtags: tuple[str, ...] = ()
-    duration_s: int = 8
+    duration_s: int = DEFAULT_DURATION_S
 
 
 class JobState(StrEnum):
@@ -75,13 +78,20 @@ class VideoProvider(Protocol):
 
     name: str
     poll_interval_s: int
+    can_look_up: bool  # the vendor lists its jobs, so a submission of unknown outcome can be found again
 
     def configured(self) -> bool:
         """True when this provider can be used (its key is set)."""
         ...
 
     def submit(self, request: RenderRequest) -> str:
-        """Start a job; the vendor's job id. Raises Retryable (nothing accepted), Permanent or SubmissionUncertain."""
+        """Start a job; the vendor's job id. Raises Retryable (surely nothing accepted: 429, no connection),
+        Permanent (refused) or SubmissionUncertain (maybe accepted: never submit this video here again)."""
+        ...
+
+    def look_up(self, request: RenderRequest, *, since: datetime) -> str | None:
+        """The id of the job `request` created at or after `since`, None when the vendor has none (always None
+        when `can_look_up` is False). Raises Retryable or Permanent."""
         ...
 
     def poll(self, job_id: str) -> JobStatus:
@@ -123,8 +133,13 @@ class VendorProvider:
             self._client = make_vendor_client()
         return self._client
 
+    can_look_up = False
+
     def configured(self) -> bool:
         return bool(self.api_key)
+
+    def look_up(self, request: RenderRequest, *, since: datetime) -> str | None:
+        return None
 
     def download(self, status: JobStatus, sink: IO[bytes], request: RenderRequest) -> int:
         """Stream the result into `sink`; result URLs are pre-signed, so our key never goes with them."""
@@ -145,8 +160,10 @@ def make_vendor_client(*, connect_s: float = 5.0, read_s: float = 30.0) -> httpx
 
 
 def call_json(client: httpx.Client, method: str, url: str, vendor: str, *, submit: bool = False, **kwargs: Any) -> Any:
-    """One vendor API call decoded from JSON. Transport failures are retryable, except a submit whose answer was
-    lost after the request went out (read timeout, dropped connection): that is SubmissionUncertain."""
+    """One vendor API call decoded from JSON. Transport failures are retryable, except for a submit whose request
+    went out: a lost answer (read timeout, dropped connection), a 5xx (a gateway's 504 after the vendor created
+    the job) or an undecodable success leave the outcome unknown, which is SubmissionUncertain. Only a 429 or a
+    connection that never opened says for sure that nothing was accepted."""
     try:
         response = client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -155,10 +172,16 @@ def call_json(client: httpx.Client, method: str, url: str, vendor: str, *, submi
         if submit:
             raise SubmissionUncertain(f"{vendor} did not answer the submission") from exc
         raise Retryable(f"{vendor} did not answer") from exc
+    if submit and response.status_code >= 500:
+        raise SubmissionUncertain(
+            f"{vendor} answered {response.status_code} to the submission", details={"status": response.status_code}
+        )
     raise_for_vendor(response, vendor)
     try:
         return response.json()
     except ValueError as exc:
+        if submit:
+            raise SubmissionUncertain(f"{vendor} accepted the submission with an unreadable answer") from exc
         raise Permanent(f"{vendor} answered with malformed JSON") from exc
 
 

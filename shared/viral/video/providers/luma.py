@@ -2,11 +2,17 @@
 
 States: queued -> dreaming -> completed | failed; `assets.video` is set once completed. The base URL is a
 setting, so the adapter can follow Luma to a newer surface with the same create/poll shape.
+
+Luma lists an account's generations newest first (`GET /generations?limit=&offset=`), each with the request
+it was made from, so a submission whose answer was lost can be found again: a generation created since the
+attempt from exactly our request body. Two identical bodies submitted at once make interchangeable videos, so
+adopting either is safe.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from viral.errors import Permanent
@@ -14,6 +20,7 @@ from viral.video.providers.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    SubmissionUncertain,
     VendorProvider,
     call_json,
 )
@@ -21,6 +28,8 @@ from viral.video.providers.base import (
 VENDOR = "Luma"
 _GENERATION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _RUNNING = frozenset({"queued", "dreaming"})
+LIST_LIMIT = 100
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 class LumaProvider(VendorProvider):
@@ -34,8 +43,10 @@ class LumaProvider(VendorProvider):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key or ''}"}
 
-    def submit(self, request: RenderRequest) -> str:
-        body = {
+    can_look_up = True
+
+    def _body(self, request: RenderRequest) -> dict[str, Any]:
+        return {
             "generation_type": "video",
             "model": self.model,
             "prompt": request.prompt[:4000],
@@ -43,12 +54,15 @@ class LumaProvider(VendorProvider):
             "resolution": "720p",
             "duration": "9s" if request.duration_s > 7 else "5s",
         }
+
+    def submit(self, request: RenderRequest) -> str:
+        body = self._body(request)
         answer = call_json(
             self.client, "POST", f"{self.base_url}/generations", VENDOR, submit=True, headers=self._headers(), json=body
         )
         generation_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(generation_id, str) or not _GENERATION_ID.match(generation_id):
-            raise Permanent(f"{VENDOR} answered without a generation id")
+            raise SubmissionUncertain(f"{VENDOR} accepted the submission without a generation id")
         return generation_id
 
     def poll(self, job_id: str) -> JobStatus:
@@ -60,6 +74,44 @@ class LumaProvider(VendorProvider):
         if not isinstance(generation, dict):
             raise Permanent(f"{VENDOR} answered with an unexpected generation")
         return _status(generation)
+
+    def look_up(self, request: RenderRequest, *, since: datetime) -> str | None:
+        """The oldest generation made from this request's body since `since` (one page of the newest)."""
+        page = call_json(
+            self.client,
+            "GET",
+            f"{self.base_url}/generations",
+            VENDOR,
+            headers=self._headers(),
+            params={"limit": LIST_LIMIT, "offset": 0},
+        )
+        generations = page.get("generations") if isinstance(page, dict) else None
+        if not isinstance(generations, list):
+            raise Permanent(f"{VENDOR} answered with an unexpected generation list")
+        wanted = self._body(request)
+        found = [
+            (created, g["id"])
+            for g in generations
+            if isinstance(g, dict)
+            and isinstance(g.get("id"), str)
+            and _GENERATION_ID.match(g["id"])
+            and _made_from(g.get("request"), wanted)
+            and (created := _created(g.get("created_at"))) is not None
+            and created >= since - CLOCK_SKEW
+        ]
+        return min(found)[1] if found else None
+
+
+def _made_from(echo: Any, wanted: dict[str, Any]) -> bool:
+    return isinstance(echo, dict) and all(echo.get(key) == value for key, value in wanted.items())
+
+
+def _created(value: Any) -> datetime | None:
+    try:
+        created = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return created if created.tzinfo is not None else None
 
 
 def _status(generation: dict[str, Any]) -> JobStatus:

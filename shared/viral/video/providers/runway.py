@@ -14,6 +14,7 @@ from viral.video.providers.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    SubmissionUncertain,
     VendorProvider,
     call_json,
 )
@@ -54,7 +55,7 @@ class RunwayProvider(VendorProvider):
         )
         task_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
-            raise Permanent(f"{VENDOR} answered without a task id")
+            raise SubmissionUncertain(f"{VENDOR} accepted the submission without a task id")
         return task_id
 
     def poll(self, job_id: str) -> JobStatus:

@@ -13,6 +13,7 @@ import re
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from viral.errors import Permanent
@@ -256,6 +257,7 @@ class StoryboardProvider:
 
     name = "storyboard"
     poll_interval_s = 0
+    can_look_up = False
 
     def __init__(self, *, fps: int = 24, width: int = WIDTH, height: int = HEIGHT, preset: str = "veryfast") -> None:
         self.fps, self.width, self.height, self.preset = fps, width, height, preset
@@ -265,6 +267,9 @@ class StoryboardProvider:
 
     def submit(self, request: RenderRequest) -> str:
         return f"storyboard-{request.video_id}"
+
+    def look_up(self, request: RenderRequest, *, since: datetime) -> str | None:
+        return None  # a submission here never has an unknown outcome
 
     def poll(self, job_id: str) -> JobStatus:
         return JobStatus(state=JobState.SUCCEEDED, result_url=f"storyboard:{job_id}", progress=1.0)

@@ -15,6 +15,7 @@ from viral.video.providers.base import (
     JobState,
     JobStatus,
     RenderRequest,
+    SubmissionUncertain,
     VendorProvider,
     call_json,
     stream_to,
@@ -53,7 +54,7 @@ class VeoProvider(VendorProvider):
         )
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or not _OPERATION.match(name):
-            raise Permanent(f"{VENDOR} answered without an operation name")
+            raise SubmissionUncertain(f"{VENDOR} accepted the submission without an operation name")
         return name
 
     def poll(self, job_id: str) -> JobStatus:
