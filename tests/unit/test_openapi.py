@@ -34,3 +34,11 @@ def test_every_operation_documents_a_summary() -> None:
     missing = [f"{m} {p}" for p, item in document["paths"].items() for m, op in item.items() if not op.get("summary")]
     assert missing == []
     assert all(re.fullmatch(r"/api/[a-z0-9/{}_-]+", path) for path in document["paths"])
+
+
+def test_the_app_is_built_once_and_its_routers_stay_bound_to_it() -> None:
+    from viral.identity import routes as identity_routes
+
+    app = build_app()
+    assert build_app() is app
+    assert identity_routes.router.api_resolver is app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -22,7 +23,14 @@ TITLE = "Viral Dashboard API"
 VERSION = "1.0.0"
 
 
+@cache
 def build_app() -> APIGatewayRestResolver:
+    """The process's one resolver, built on first use and shared by every caller (the handler, the docs, the CLI).
+
+    The routers are module globals and Powertools binds each to the resolver that includes it: a second resolver
+    would take them over, and the first one's routes would then read the second one's (empty) request. So the app
+    is built once, and building another over routers already bound elsewhere is refused.
+    """
     app = APIGatewayRestResolver(enable_validation=True)
     register_error_handlers(app)
     app.use(middlewares=[authenticated])
@@ -35,6 +43,8 @@ def build_app() -> APIGatewayRestResolver:
 
     domain_routes = (history, generations, identity_routes, feedback, operations_routes, concepts, reflexion)
     for module in (*domain_routes, billing_routes, video_routes, import_routes):
+        if module.router.api_resolver is not None:
+            raise RuntimeError(f"{module.__name__}.router already belongs to another resolver")
         app.include_router(module.router)
     return app
 
