@@ -252,10 +252,10 @@ def test_a_new_user_generates_concepts_renders_a_video_and_downloads_it(launcher
         status = httpx.get(
             f"{runtime.url}/api/video/status", params={"conceptId": concept_id}, headers=headers, timeout=10
         ).json()
-        if status.get("status") in ("ready", "failed"):
+        if status.get("status") in ("completed", "failed"):
             break
         time.sleep(0.5)
-    assert status.get("status") == "ready", f"{status}\n{runtime.logs()[-3000:]}"
+    assert status.get("status") == "completed", f"{status}\n{runtime.logs()[-3000:]}"
 
     video = httpx.get(status["videoUrl"], timeout=30)
     assert video.status_code == HTTPStatus.OK
