@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from tests.fakes.http_server import FakeServer, Reply, Request
+from local.fakes.http_server import FakeServer, Reply, Request
 
 KEY = "test-video-key"
 

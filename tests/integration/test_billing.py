@@ -29,9 +29,9 @@ from viral.identity import auth
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
 
+from local.fakes.stripe_api import FakeStripe, sign
 from tests.clerk import DASHBOARD_ORIGIN, key_pair, session_token
 from tests.events import LambdaContext, load_event, load_handler
-from tests.fakes.stripe_api import FakeStripe, sign
 from tests.gateway import Answer, Gateway
 
 WEBHOOK_SECRET = "whsec_test_only_" + "b" * 24

@@ -27,7 +27,7 @@ from viral.learning.reflexion import (
 from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.tenancy import tenant_scope
 
-from tests.fakes.http_server import FakeServer, Reply
+from local.fakes.http_server import FakeServer, Reply
 from tests.gateway import Gateway
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

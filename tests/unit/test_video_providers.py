@@ -14,7 +14,7 @@ from viral.video.providers.luma import LumaProvider
 from viral.video.providers.runway import RunwayProvider
 from viral.video.providers.veo import VeoProvider
 
-from tests.fakes.http_server import Reply
+from local.fakes.http_server import Reply
 from tests.fakes.video_vendors import EXPIRED, GONE, KEY, RATE_LIMITED, UNAVAILABLE, FakeLuma, FakeRunway, FakeVeo
 
 REQUEST = RenderRequest(video_id="v-1", title="Cats that do taxes", prompt="vertical video of a cat", category="tech")
