@@ -7,7 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 # The embedded PostgreSQL keeps its lock file here rather than in /tmp/runtime-0.
 export XDG_RUNTIME_DIR ?= $(CURDIR)/.local/runtime
 
-.PHONY: install run test test-unit test-integration test-e2e lint format validate migrate bench bench-learning build clean
+PORT ?= 3000
+
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate migrate bench bench-learning build clean
+
+help:  ## this list
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt functions/db_migrate/requirements.txt shared/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +22,10 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt functions/db_migra
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP)  ## the virtual environment in .venv (the other commands do it themselves)
 
-run: install  ## the whole system on http://127.0.0.1:3000 (embedded PostgreSQL unless DATABASE_URL)
-	$(PY) -m local.run
+run: install  ## the whole system on http://127.0.0.1:3000 (PORT=3100 for another port; embedded PostgreSQL)
+	$(PY) -m local.run --port $(PORT)
 
 .PHONY: fire
 fire: install  ## fire a schedule of the running `make run` now: make fire NAME=DailyGenerateFunction (no NAME: list)
@@ -29,21 +34,21 @@ fire: install  ## fire a schedule of the running `make run` now: make fire NAME=
 test: install  ## unit, integration (real PostgreSQL) and end-to-end tests
 	$(PY) -m pytest
 
-test-unit: install
+test-unit: install  ## unit tests only (no database)
 	$(PY) -m pytest tests/unit
 
-test-integration: install
+test-integration: install  ## integration tests (real PostgreSQL, moto, fake vendors)
 	$(PY) -m pytest tests/integration
 
-test-e2e: install
+test-e2e: install  ## end-to-end tests against `python -m local.run` (incl. the contract fuzz run)
 	$(PY) -m pytest tests/e2e
 
-lint: install
+lint: install  ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-format: install
+format: install  ## ruff's automatic fixes
 	$(VENV)/bin/ruff check --fix .
 
 validate: install  ## cfn-lint on the SAM template
@@ -61,5 +66,5 @@ bench-learning: install  ## the reflexion learning proof alone (bench/results/le
 build: install  ## layers and functions for python3.13/arm64 without Docker, with the 150 MB check
 	$(PY) scripts/build.py
 
-clean:
+clean:  ## remove build and tool caches
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -138,7 +138,7 @@ class _Stripe:
     def delivery(self, body: bytes) -> dict[str, Any]:
         """The proxy event of one delivery of `body`, signed now."""
         from local.apigw import HttpRequest, build_event
-        from tests.fakes.stripe_api import sign
+        from local.fakes.stripe_api import sign
 
         headers = [
             ("Content-Type", "application/json; charset=utf-8"),

@@ -4,7 +4,8 @@
     python -m local.fire                            (lists the schedules)
     make fire NAME=DailyGenerateFunction
 
-It talks to the runtime's local-only endpoint `POST /_local/schedules/<name>/fire`.
+It talks to the runtime's local-only endpoint `POST /_local/schedules/<name>/fire`, on the instance that `make run`
+started on the same data folder (it writes its address next to the data), whatever its port.
 """
 
 from __future__ import annotations
@@ -28,10 +29,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("name", nargs="?", help="function logical id, event name or Function.Event (none: list)")
     parser.add_argument(
         "--url",
-        default=os.environ.get("VIRAL_LOCAL_URL", DEFAULT_URL),
-        help="the running local runtime (default: $VIRAL_LOCAL_URL or %(default)s)",
+        default=os.environ.get("VIRAL_LOCAL_URL") or _running_url() or DEFAULT_URL,
+        help="the running local runtime (default: $VIRAL_LOCAL_URL, else the running `make run`'s address)",
     )
     return parser.parse_args(argv)
+
+
+def _running_url() -> str | None:
+    """The address the `make run` on this data folder wrote on start (it removes it when it stops)."""
+    from viral.settings import get_settings
+
+    from local.run import URL_FILE
+
+    url_file = get_settings().embedded_pg_data.parent / URL_FILE
+    return url_file.read_text(encoding="utf-8").strip() or None if url_file.is_file() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

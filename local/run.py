@@ -37,6 +37,7 @@ LOCAL_ENVIRONMENT = {
 }
 
 log = logging.getLogger("local.run")
+URL_FILE = "local-url"  # next to the data folder: the running instance's address, for `make fire`
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -83,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     from local.schedules import CONTROL_PATH, Scheduler, schedules_from
     from local.server import HttpService, LocalControl
     from local.services import ServiceGroup
+    from local.stripe import LocalStripe
     from local.template import SamTemplate
 
     template = SamTemplate.load(args.template)
@@ -108,9 +110,11 @@ def _run(args: argparse.Namespace) -> int:
     control = LocalControl(DocsGateway(gateway), {CONTROL_PATH: scheduler})
     http = HttpService(control, args.host, args.port)
     database = _Database()
+    stripe = LocalStripe()
 
-    # The environment first (the functions' variables point at moto), then the database, then what calls functions.
-    services = ServiceGroup([aws, database, notifications, pollers, scheduler, http])
+    # The environment first (the functions' variables point at moto and the fakes), then the database, then what
+    # calls functions.
+    services = ServiceGroup([aws, stripe, database, notifications, pollers, scheduler, http])
     try:
         services.start()
     except OSError as error:  # a port is taken, or an address cannot be bound
@@ -129,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Database     {database.description}", flush=True)
         print(f"Demo tenant  {database.tenant_id}", flush=True)
         print(f"Demo API key {database.api_key}  (also in {database.key_file})", flush=True)
+        print(f"Billing      {stripe.description}", flush=True)
         print(
             f"Stripe hooks {http.url}/api/webhooks/stripe  (signing secret: {database.stripe_webhook_secret})",
             flush=True,
@@ -144,10 +149,14 @@ def _run(args: argparse.Namespace) -> int:
                 f"Fire now     make fire NAME={example}  (python -m local.fire --url {http.url} {example})", flush=True
             )
         print("Press Ctrl-C to stop.", flush=True)
+        url_file = database.url_file
+        url_file.write_text(http.url + "\n", encoding="utf-8")  # how `make fire` finds this instance
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if database.url_file.is_file() and database.url_file.read_text(encoding="utf-8").strip() == http.url:
+            database.url_file.unlink()
         services.stop()
     log.info("stopped")
     return 0
@@ -165,6 +174,7 @@ class _Database:
         self.description = ""
         self.tenant_id = ""
         self.key_file = Path()
+        self.url_file = Path(URL_FILE)
         self.api_key = ""
         self.stripe_webhook_secret = ""  # where it comes from (never the secret itself)
 
@@ -185,6 +195,7 @@ class _Database:
         tenant_id = ensure_demo_tenant(settings.embedded_pg_data.parent / DEMO_TENANT_FILE)
         self.tenant_id = str(tenant_id)
         self.key_file = settings.embedded_pg_data.parent / DEMO_KEY_FILE
+        self.url_file = settings.embedded_pg_data.parent / URL_FILE
         self.api_key = ensure_demo_api_key(tenant_id, self.key_file)
         from local.database import STRIPE_WEBHOOK_SECRET_FILE, ensure_stripe_webhook_secret
 

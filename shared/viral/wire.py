@@ -17,7 +17,9 @@ LongText = Annotated[str, StringConstraints(max_length=10_000)]
 class CamelModel(BaseModel):
     """camelCase aliases on the wire (the dashboard reads them), snake_case names in Python."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, allow_inf_nan=False
+    )
 
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict the dashboard reads: camelCase keys; fields never set are left out, while an

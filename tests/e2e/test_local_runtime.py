@@ -252,10 +252,10 @@ def test_a_new_user_generates_concepts_renders_a_video_and_downloads_it(launcher
         status = httpx.get(
             f"{runtime.url}/api/video/status", params={"conceptId": concept_id}, headers=headers, timeout=10
         ).json()
-        if status.get("status") in ("ready", "failed"):
+        if status.get("status") in ("completed", "failed"):
             break
         time.sleep(0.5)
-    assert status.get("status") == "ready", f"{status}\n{runtime.logs()[-3000:]}"
+    assert status.get("status") == "completed", f"{status}\n{runtime.logs()[-3000:]}"
 
     video = httpx.get(status["videoUrl"], timeout=30)
     assert video.status_code == HTTPStatus.OK
@@ -271,7 +271,7 @@ def test_a_new_user_generates_concepts_renders_a_video_and_downloads_it(launcher
 
 def test_a_signed_stripe_webhook_posted_with_curl_upgrades_the_demo_tenant(launcher: Launcher) -> None:
     """The README's billing walk-through: a webhook signed with the local secret moves the demo tenant to PRO."""
-    from tests.fakes.stripe_api import sign
+    from local.fakes.stripe_api import sign
 
     runtime = launcher.start()
     headers = {"Authorization": f"Bearer {(launcher.workdir / 'demo-api-key').read_text().strip()}"}

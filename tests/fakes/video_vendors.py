@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from tests.fakes.http_server import FakeServer, Reply, Request
+from local.fakes.http_server import FakeServer, Reply, Request
 
 KEY = "test-video-key"
 

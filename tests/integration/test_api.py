@@ -149,7 +149,10 @@ def test_history_save_list_delete_with_pagination(gateway: Gateway, tenant_a: uu
     assert deleted.json() == {"success": True, "deletedId": saved[0]["id"]}
     assert gateway.request("GET", "/api/history", headers=bearer(key)).json()["total"] == 2
     missing = gateway.request("DELETE", "/api/history", headers=bearer(key))
-    assert (missing.status, missing.json()["error"]) == (HTTPStatus.BAD_REQUEST, "ID is required")
+    assert (missing.status, missing.json()["details"]) == (
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        [{"field": "id", "message": "Field required"}],
+    )
 
 
 def test_bad_bodies_are_422_with_field_errors(gateway: Gateway, tenant_a: uuid.UUID, key_for: KeyFor) -> None:

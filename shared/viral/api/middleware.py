@@ -38,7 +38,7 @@ def authenticated(app: APIGatewayRestResolver, next_middleware: NextMiddleware) 
         status = HTTPStatus(response.status_code)
         return response
     except DomainError as error:  # answered by the error handlers after this middleware
-        status = status_of(error)
+        status = status_of(error, invalid_input=HTTPStatus.UNPROCESSABLE_ENTITY)
         raise
     finally:
         usage_recorder.record(

@@ -8,7 +8,10 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from viral import errors
 from viral.observability import logger
@@ -39,7 +42,14 @@ def error_body(message: str, code: str, details: Any = None) -> dict[str, Any]:
     return body
 
 
-def status_of(error: errors.DomainError) -> HTTPStatus:
+def status_of(error: errors.DomainError, *, invalid_input: HTTPStatus = HTTPStatus.BAD_REQUEST) -> HTTPStatus:
+    """The answer's status: the error's own `http_status` if it names one, else by kind (`invalid_input` for
+    InvalidInput: the API answers every validation error 422, the webhooks keep the senders' 400)."""
+    own = getattr(error, "http_status", None)
+    if isinstance(own, int):
+        return HTTPStatus(own)
+    if isinstance(error, errors.InvalidInput):
+        return invalid_input
     for kind in type(error).__mro__:
         status = STATUS.get(kind)
         if status is not None:
@@ -47,12 +57,12 @@ def status_of(error: errors.DomainError) -> HTTPStatus:
     return HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def register_error_handlers(app: APIGatewayRestResolver) -> None:
+def register_error_handlers(app: APIGatewayRestResolver, *, invalid_input: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
     """Map every domain error, request validation and anything unexpected to a JSON answer."""
 
     @app.exception_handler(errors.DomainError)
     def _domain(error: errors.DomainError) -> Response[str]:
-        status = status_of(error)
+        status = status_of(error, invalid_input=invalid_input)
         # Client errors are expected: info, not exception; a retryable 503 is a warning.
         (logger.warning if status >= 500 else logger.info)(
             "request refused", extra={"status": int(status), "code": error.code}
@@ -70,6 +80,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         ]
         return json_response(
             HTTPStatus.UNPROCESSABLE_ENTITY, error_body("Validation failed", "VALIDATION_FAILED", details)
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
+        return json_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, error_body("Unsupported media type: send JSON", "UNSUPPORTED_MEDIA_TYPE")
         )
 
     @app.exception_handler(Exception)

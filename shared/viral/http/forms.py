@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, get_origin
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import model_validator
 
-from viral.errors import InvalidInput
+from viral.wire import CamelModel
 
 
 def _headers(router: Router) -> dict[str, str]:
@@ -24,35 +23,19 @@ def is_form_post(router: Router) -> bool:
     )
 
 
-def request_fields(router: Router) -> dict[str, Any]:
-    """The request's fields: an urlencoded or multipart form (the dashboard's), or a JSON object."""
-    raw = router.current_event.decoded_body or ""
-    content_type = _headers(router).get("content-type", "")
-    if not raw.strip():
-        return {}
-    if content_type.startswith("multipart/form-data"):
-        return _multipart(raw.encode(), content_type)
-    if is_form_post(router):
-        return {k: v[-1] for k, v in parse_qs(raw).items()}
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be a JSON object")
-    return body
+class FormOrJson(CamelModel):
+    """A body the dashboard's HTML forms post (urlencoded or multipart) and API clients send as JSON, through one
+    model: a form field arrives as the list of its values, so a field that holds one value takes the last."""
 
-
-def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    if not message.is_multipart():
-        raise InvalidInput("the multipart form could not be read")
-    fields: dict[str, Any] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str) and not part.get_filename():
-            fields[name] = str(part.get_content()).strip()
-    return fields
+    @model_validator(mode="before")
+    @classmethod
+    def _one_value_per_form_field(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        single = {
+            name
+            for field_name, field in cls.model_fields.items()
+            for name in (field_name, field.alias)
+            if name and get_origin(field.annotation) is not list and "list[" not in str(field.annotation)
+        }
+        return {k: (v[-1] if k in single and isinstance(v, list) and v else v) for k, v in value.items()}

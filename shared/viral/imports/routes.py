@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from viral.http.access import require_scope
+from viral.http.openapi import answers
 from viral.http.rate_limits import rate_limited
-from viral.imports.service import get_import, request_import
+from viral.imports.service import ImportUpload, ImportView, get_import, request_import
 
 router = Router()
 
@@ -21,6 +22,7 @@ router = Router()
     "/api/imports",
     summary="Start a Dexie import: a presigned URL to PUT the export file to; its upload runs the import",
     middlewares=[rate_limited("imports")],
+    responses=answers(ImportUpload, status=201, description="Created"),
 )
 def create_import() -> Response[dict[str, Any]]:
     require_scope(router, "write")
@@ -32,7 +34,9 @@ def create_import() -> Response[dict[str, Any]]:
     )
 
 
-@router.get("/api/imports/<import_id>", summary="An import's status and integrity report")
+@router.get(
+    "/api/imports/<import_id>", summary="An import's status and integrity report", responses=answers(ImportView)
+)
 def read_import(
     import_id: Annotated[uuid.UUID, Path(description="the id POST /api/imports returned")],
 ) -> dict[str, Any]:

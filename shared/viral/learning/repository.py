@@ -108,14 +108,16 @@ class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
     def add(self, critique: schema.SelfCritique) -> None:
         self.session.execute(insert(SelfCritique).values(self._values(critique)))
 
-    def _newest(self, *where: Any, limit: int | None = None) -> list[schema.SelfCritique]:
+    def _newest(self, *where: Any, limit: int | None = None, offset: int = 0) -> list[schema.SelfCritique]:
         statement = self._select().where(*where).order_by(SelfCritique.created_at.desc(), SelfCritique.id)
         if limit is not None:
             statement = statement.limit(limit)
+        if offset:
+            statement = statement.offset(offset)
         return [_critique(row) for row in self.session.scalars(statement)]
 
-    def recent(self, *, limit: int) -> list[schema.SelfCritique]:
-        return self._newest(limit=limit)
+    def recent(self, *, limit: int, offset: int = 0) -> list[schema.SelfCritique]:
+        return self._newest(limit=limit, offset=offset)
 
     def add_once(self, critique: schema.SelfCritique) -> bool:
         """Insert unless this concept and feedback already have a critique; whether it was inserted."""
@@ -273,11 +275,13 @@ class AdjustmentRepository(TenantRepositoryBase[ScoringAdjustment]):
             values["applied_at"] = adjustment.applied_at
         self.session.execute(insert(ScoringAdjustment).values(values))
 
-    def recent(self, *, limit: int, category: str | None = None) -> list[schema.ScoringAdjustment]:
+    def recent(self, *, limit: int, category: str | None = None, offset: int = 0) -> list[schema.ScoringAdjustment]:
         statement = self._select()
         if category is not None:
             statement = statement.where(ScoringAdjustment.category == category)
         statement = statement.order_by(ScoringAdjustment.applied_at.desc(), ScoringAdjustment.id).limit(limit)
+        if offset:
+            statement = statement.offset(offset)
         return [_adjustment(row) for row in self.session.scalars(statement)]
 
 

@@ -58,16 +58,18 @@ def summary(*, recent: int = 5) -> dict[str, Any]:
     }
 
 
-def listing(kind: str, *, limit: int, category: str | None) -> dict[str, Any]:
+def listing(kind: str, *, limit: int, category: str | None, offset: int = 0) -> dict[str, Any]:
     with unit_of_work() as uow:
         if kind == "critiques":
-            return {"critiques": [c.wire() for c in uow.repository(CritiqueRepository).recent(limit=limit)]}
+            critiques = uow.repository(CritiqueRepository).recent(limit=limit, offset=offset)
+            return {"critiques": [c.wire() for c in critiques]}
         if kind == "insights":
             return {"insights": [i.wire() for i in uow.repository(InsightRepository).newest(category=category)]}
         if kind == "adjustments":
             return {
                 "adjustments": [
-                    a.wire() for a in uow.repository(AdjustmentRepository).recent(limit=limit, category=category)
+                    a.wire()
+                    for a in uow.repository(AdjustmentRepository).recent(limit=limit, category=category, offset=offset)
                 ]
             }
         if kind == "models":

@@ -240,11 +240,10 @@ def video_wire(video: VideoRecord, settings: Settings) -> dict[str, Any]:
 
 
 def video_status(concept_id: str, *, platform: str | None = None) -> dict[str, Any]:
-    """The newest video of a concept of this tenant; NotFound when the tenant has no such concept."""
+    """The newest video of a concept of this tenant; `not_started` when there is none (or no such concept, as the
+    original answered: the same answer either way, so it says nothing about other tenants' ids)."""
     settings = get_settings()
     with unit_of_work() as uow:
-        if uow.repository(VideoRepository).concept(concept_id) is None:
-            raise NotFound("Concept not found")
         video = uow.repository(VideoRepository).latest_for_concept(concept_id, platform)
     if video is None:
         return {"status": "not_started", "message": "Video generation not started"}

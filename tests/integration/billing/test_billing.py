@@ -30,9 +30,9 @@ from viral.identity import auth
 from viral.settings import get_settings
 from viral.tenancy import tenant_scope
 
+from local.fakes.stripe_api import FakeStripe, sign
 from tests.clerk import DASHBOARD_ORIGIN, key_pair, session_token
 from tests.events import LambdaContext, load_event, load_handler
-from tests.fakes.stripe_api import FakeStripe, sign
 from tests.gateway import Answer, Gateway
 
 WEBHOOK_SECRET = "whsec_test_only_" + "b" * 24
@@ -201,12 +201,13 @@ def test_checkout_answers_json_to_api_clients_and_reuses_the_customer(
 
 
 @pytest.mark.parametrize("body", [{"tier": "GOLD"}, {"tier": "FREE"}, {}, {"tier": 3}])
-def test_checkout_with_an_invalid_tier_is_400_and_calls_no_stripe(
+def test_checkout_with_an_invalid_tier_is_422_and_calls_no_stripe(
     billing: Billing, gateway: Gateway, tenant_a: uuid.UUID, key_for: KeyFor, body: dict[str, Any]
 ) -> None:
     response = gateway.request("POST", "/api/billing/create-checkout", headers=key_for(tenant_a), json=body)
-    assert response.status == HTTPStatus.BAD_REQUEST
-    assert response.json()["error"] == "Invalid subscription tier"
+    assert response.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert response.json()["error"] == "Validation failed"
+    assert [d["field"] for d in response.json()["details"]] == ["tier"]
     assert billing.fake.requests == []
 
 

@@ -22,8 +22,8 @@ from viral.billing.repository import BillingState
 from viral.settings import Settings
 from viral.webhooks.signatures import InvalidSignature, WebhookNotConfigured, verify_stripe_signature
 
+from local.fakes.stripe_api import sign
 from tests.events import load_event
-from tests.fakes.stripe_api import sign
 
 SECRET = "whsec_test_only_signature_secret"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

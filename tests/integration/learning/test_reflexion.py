@@ -27,7 +27,7 @@ from viral.learning.reflexion import (
 from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.tenancy import tenant_scope
 
-from tests.fakes.http_server import FakeServer, Reply
+from local.fakes.http_server import FakeServer, Reply
 from tests.gateway import Gateway
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -224,12 +224,13 @@ def test_feedback_route_critiques_and_reflexion_routes_answer_the_original_shape
     for kind in ("critiques", "insights", "adjustments", "models"):
         assert kind in gateway.request("GET", f"/api/reflexion?type={kind}", headers=headers).json()
     missing = gateway.request("POST", "/api/reflexion", headers=headers, json={"concept": concept})
-    assert (missing.status, missing.json()["error"]) == (
-        HTTPStatus.BAD_REQUEST,
-        "Missing required fields: concept and feedback",
+    assert (missing.status, missing.json()["details"]) == (
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        [{"field": "feedback", "message": "Field required"}],
     )
     bad = gateway.request("POST", "/api/reflexion", headers=headers, json={"concept": {"id": "x"}, "feedback": body})
-    assert bad.json()["error"] == "Invalid concept structure"
+    assert bad.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert {d["field"] for d in bad.json()["details"]} == {"concept.title", "concept.category"}
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ def test_scope_refusals_are_not_counted(gateway: Gateway, tenant_a: uuid.UUID) -
         writer = auth.create_api_key(scopes=("read", "write")).secret
     limit = RATE_LIMITS["FREE"]
     for _ in range(limit + 5):
-        refused = gateway.request("POST", "/api/feedback", headers=_bearer(reader), json={})
+        refused = gateway.request("POST", "/api/trends", headers=_bearer(reader))  # needs the generate scope
         assert refused.status == HTTPStatus.FORBIDDEN
-    allowed = gateway.request("GET", "/api/feedback", headers=_bearer(writer))
+    allowed = gateway.request("GET", "/api/trends", headers=_bearer(writer))  # the same "trends" window
     assert allowed.status == HTTPStatus.OK
     assert allowed.headers["X-RateLimit-Remaining"] == str(limit - 1)

@@ -115,9 +115,11 @@ def test_status_follows_the_video_to_ready_with_a_presigned_url(
     aws.run_until_idle(load_handler("video_worker").lambda_handler)
     ready = gateway.request("GET", target, headers=headers).json()
     assert before == {"status": "not_started", "message": "Video generation not started"}
-    assert (queued["status"], queued["videoUrl"]) == ("queued", None)
-    assert {k: ready[k] for k in ("status", "videoId", "provider", "cost", "error")} == {
-        "status": "ready",
+    # The original's status values (its clients poll for "completed"), the pipeline's state beside them
+    assert (queued["status"], queued["state"], queued["videoUrl"]) == ("generating", "queued", None)
+    assert {k: ready[k] for k in ("status", "state", "videoId", "provider", "cost", "error")} == {
+        "status": "completed",
+        "state": "ready",
         "videoId": video_id,
         "provider": "storyboard",
         "cost": 0.0,
@@ -154,8 +156,13 @@ def test_tenant_b_can_neither_see_nor_request_tenant_a_videos(
     status = gateway.request("GET", f"/api/video/status?conceptId={concept_id}", headers=b)
     listed = gateway.request("GET", "/api/videos", headers=b).json()
     filtered = gateway.request("GET", f"/api/videos?conceptId={concept_id}", headers=b).json()
-    assert requested.status == status.status == HTTPStatus.NOT_FOUND
+    assert requested.status == HTTPStatus.NOT_FOUND
     assert requested.json() == {"error": "Concept not found", "code": "NOT_FOUND"}
+    # As the original answered any concept without a video; the same for an id that exists nowhere
+    assert (status.status, status.json()) == (
+        HTTPStatus.OK,
+        {"status": "not_started", "message": "Video generation not started"},
+    )
     assert listed == {"videos": [], "total": 0, "limit": 50, "offset": 0}
     assert filtered["total"] == 0
 
@@ -262,12 +269,12 @@ def test_bad_requests_are_refused_with_what_is_wrong(
     assert no_id.status == bad_platform.status == HTTPStatus.UNPROCESSABLE_ENTITY
     assert no_id.json()["details"][0]["field"] == "conceptId"
     assert (unconfigured.status, unconfigured.json()["error"]) == (
-        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
         "video provider 'veo' is not configured",
     )
-    assert (status_without_id.status, status_without_id.json()["error"]) == (
-        HTTPStatus.BAD_REQUEST,
-        "conceptId is required",
+    assert (status_without_id.status, status_without_id.json()["details"]) == (
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        [{"field": "conceptId", "message": "Field required"}],
     )
     assert read_only.status == HTTPStatus.FORBIDDEN
     assert aws.receive() == []

@@ -19,7 +19,7 @@ from viral.content.trends import gather
 from viral.errors import Permanent, Retryable
 from viral.http.client import make_client
 
-from tests.fakes.http_server import FakeServer, Reply
+from local.fakes.http_server import FakeServer, Reply
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from viral.video.providers.luma import LumaProvider
 from viral.video.providers.runway import RunwayProvider
 from viral.video.providers.veo import VeoProvider
 
-from tests.fakes.http_server import Reply
+from local.fakes.http_server import Reply
 from tests.fakes.video_vendors import (
     EXPIRED,
     GATEWAY_TIMEOUT,

@@ -13,7 +13,7 @@ from viral.errors import InvalidInput
 from viral.settings import Settings
 from viral.video.messages import VideoJobMessage
 from viral.video.providers.registry import build_providers, cost_of, provider_chain
-from viral.video.routes import VideoStatus
+from viral.video.schemas import VideoState
 
 from tests.events import load_event
 
@@ -79,7 +79,7 @@ def test_costs_per_second_follow_the_original() -> None:
 
 
 def test_the_route_statuses_are_the_state_machine() -> None:
-    assert set(VideoStatus.__args__) == set(VIDEO_STATUSES)  # type: ignore[attr-defined]
+    assert set(VideoState.__args__) == set(VIDEO_STATUSES)  # type: ignore[attr-defined]
 
 
 def test_the_sample_event_is_a_valid_version_1_message() -> None:

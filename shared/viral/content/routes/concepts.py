@@ -8,11 +8,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import Field, field_validator
 
+from viral.content.answers import GenerateAnswer, TrendsAnswer
 from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
 from viral.content.generation import generate
 from viral.content.scoring import PLATFORMS
 from viral.content.trends import current_trends, refresh_shared_trends, trends_answer
 from viral.http.access import require_scope
+from viral.http.openapi import answers
 from viral.http.rate_limits import rate_limited
 from viral.vocabulary import Category, Platform
 from viral.wire import CamelModel
@@ -39,6 +41,7 @@ class GenerateBody(CamelModel):
     "/api/generate",
     summary="Generate viral concepts from current trends (uses quota)",
     middlewares=[rate_limited("generate")],
+    responses=answers(GenerateAnswer),
 )
 def post_generate(body: Annotated[GenerateBody | None, Body()] = None) -> dict[str, Any]:
     require_scope(router, "generate")
@@ -51,7 +54,12 @@ def post_generate(body: Annotated[GenerateBody | None, Body()] = None) -> dict[s
     return generate(request).wire()
 
 
-@router.get("/api/trends", summary="Current trends with their potential labels", middlewares=[rate_limited("trends")])
+@router.get(
+    "/api/trends",
+    summary="Current trends with their potential labels",
+    middlewares=[rate_limited("trends")],
+    responses=answers(TrendsAnswer),
+)
 def get_trends() -> dict[str, Any]:
     require_scope(router, "read")
     trends, fetched_at = current_trends()
@@ -63,6 +71,7 @@ def get_trends() -> dict[str, Any]:
     summary="Gather trends now, replacing the cached ones (at most once a minute across all tenants: "
     "`refreshed: false` answers the trends gathered just before)",
     middlewares=[rate_limited("trends")],
+    responses=answers(TrendsAnswer),
 )
 def post_trends() -> dict[str, Any]:
     require_scope(router, "generate")

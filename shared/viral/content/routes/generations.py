@@ -8,15 +8,23 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from viral.content import storage
+from viral.content.answers import FavoriteAnswer, SearchAnswer
+from viral.content.schemas import AnalyticsData, Generation
 from viral.errors import NotFound
 from viral.http.access import require_scope
+from viral.http.openapi import answers
+from viral.wire import ContentId
 
 router = Router()
 
-GenerationId = Annotated[str, Path(min_length=1, max_length=64)]
+GenerationId = Annotated[ContentId, Path()]
 
 
-@router.get("/api/generations/<generation_id>", summary="One generation with its concepts and trends")
+@router.get(
+    "/api/generations/<generation_id>",
+    summary="One generation with its concepts and trends",
+    responses=answers(Generation),
+)
 def get_generation(generation_id: GenerationId) -> dict[str, Any]:
     require_scope(router, "read")
     generation = storage.get_generation(generation_id)
@@ -25,13 +33,21 @@ def get_generation(generation_id: GenerationId) -> dict[str, Any]:
     return generation.wire()
 
 
-@router.post("/api/generations/<generation_id>/favorite", summary="Toggle a generation's favourite flag")
+@router.post(
+    "/api/generations/<generation_id>/favorite",
+    summary="Toggle a generation's favourite flag",
+    responses=answers(FavoriteAnswer),
+)
 def toggle_favorite(generation_id: GenerationId) -> dict[str, Any]:
     require_scope(router, "write")
     return {"id": generation_id, "isFavorite": storage.toggle_favorite(generation_id)}
 
 
-@router.get("/api/search", summary="Search generations by concept title, caption, hashtags, trend source or topic")
+@router.get(
+    "/api/search",
+    summary="Search generations by concept title, caption, hashtags, trend source or topic",
+    responses=answers(SearchAnswer),
+)
 def search(
     q: Annotated[str, Query(min_length=1, max_length=storage.MAX_QUERY_LENGTH)],
     limit: Annotated[int, Query(ge=1, le=storage.MAX_PAGE)] = 50,
@@ -41,7 +57,11 @@ def search(
     return {"query": q, "count": len(results), "results": [g.wire() for g in results]}
 
 
-@router.get("/api/analytics", summary="Totals, categories, trend topics and generations per day")
+@router.get(
+    "/api/analytics",
+    summary="Totals, categories, trend topics and generations per day",
+    responses=answers(AnalyticsData),
+)
 def analytics() -> dict[str, Any]:
     require_scope(router, "read")
     return storage.get_analytics_data().wire()

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from viral.errors import InvalidInput
 from viral.http.access import require_scope
+from viral.http.openapi import answers
 from viral.http.rate_limits import rate_limited
+from viral.learning.answers import FeedbackBody, FeedbackOverview, FeedbackRecorded
 from viral.learning.feedback import feedback_overview, record_feedback
 
 router = Router()
+MAX_RECENT = 100
 
 
-@router.post("/api/feedback", summary="Record a concept's real performance", middlewares=[rate_limited("feedback")])
-def post_feedback() -> dict[str, Any]:
+@router.post(
+    "/api/feedback",
+    summary="Record a concept's real performance (the original's rules: 400 `Validation failed` with every problem)",
+    middlewares=[rate_limited("feedback")],
+    responses=answers(FeedbackRecorded),
+)
+def post_feedback(body: FeedbackBody) -> dict[str, Any]:
     require_scope(router, "write")
-    try:
-        body = json.loads(router.current_event.decoded_body or "")
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("Validation failed", details=[{"field": "body", "message": "body must be JSON"}]) from exc
-    entry, reflection = record_feedback(body)
+    entry, reflection = record_feedback(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
     rate = entry.engagement_rate or 0.0
     gap = reflection.critique.performance_gap
     return {
@@ -43,9 +46,10 @@ def post_feedback() -> dict[str, Any]:
 
 @router.get(
     "/api/feedback",
-    summary="Recent feedback, platform comparison and top categories",
+    summary=f"Recent feedback (`limit`, default 10, at most {MAX_RECENT}), platform comparison and top categories",
     middlewares=[rate_limited("feedback")],
+    responses=answers(FeedbackOverview),
 )
-def get_feedback() -> dict[str, Any]:
+def get_feedback(limit: Annotated[int, Query(ge=1, description=f"capped at {MAX_RECENT}")] = 10) -> dict[str, Any]:
     require_scope(router, "read")
-    return feedback_overview()
+    return feedback_overview(recent=min(limit, MAX_RECENT))

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.http_server import FakeServer, Reply, Request
+from local.fakes.http_server import FakeServer, Reply, Request
 
 API_VERSION = "2026-10-28.endive"
 MONTH_S = 30 * 24 * 3600
