@@ -23,7 +23,7 @@ from typing import Any
 
 from viral.aws.sqs import send_batch
 from viral.db.uow import system_unit_of_work, unit_of_work
-from viral.errors import Permanent
+from viral.errors import Permanent, Retryable
 from viral.observability import logger
 from viral.outbound.endpoints import webhook_id
 from viral.outbound.events import emit
@@ -172,7 +172,7 @@ def _secrets(work: DeliveryWork, settings: Settings) -> list[str]:
 def _send(work: DeliveryWork, settings: Settings) -> Outcome:
     try:
         secrets = _secrets(work, settings)
-    except Permanent as error:
+    except (Permanent, Retryable) as error:  # recorded as this attempt's failure, and retried like any other
         return Outcome(None, 0, error.message)
     body = envelope(work.event_type, work.event_created_at, work.event_data)
     headers = signed_headers(webhook_id(work.event_id), body, secrets)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from threading import Lock
 from typing import Protocol
 
-from viral.errors import Permanent
+from viral.errors import Permanent, Retryable
 from viral.settings import Settings
 
 LOCAL = "local:v1:"
@@ -80,15 +80,24 @@ class KmsBox:
         return KMS + base64.b64encode(answer["CiphertextBlob"]).decode()
 
     def open(self, sealed: str, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from viral.aws import client
 
         if not sealed.startswith(KMS):
             raise Permanent("the signing secret was sealed by another key scheme")
-        answer = client("kms").decrypt(
-            CiphertextBlob=base64.b64decode(sealed[len(KMS) :]),
-            EncryptionContext=_context(tenant_id, endpoint_id),
-            KeyId=self.key_id,
-        )
+        try:
+            answer = client("kms").decrypt(
+                CiphertextBlob=base64.b64decode(sealed[len(KMS) :]),
+                EncryptionContext=_context(tenant_id, endpoint_id),
+                KeyId=self.key_id,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("InvalidCiphertextException", "IncorrectKeyException"):
+                raise Permanent("the signing secret does not open with this key") from exc
+            raise Retryable("KMS could not open the signing secret") from exc
+        except BotoCoreError as exc:
+            raise Retryable("KMS could not open the signing secret") from exc
         return bytes(answer["Plaintext"])
 
 
