@@ -136,24 +136,28 @@ def _lease(settings: Settings) -> timedelta:
 
 
 def _claim(message: DeliverMessage, settings: Settings) -> DeliveryWork | str:
-    now = datetime.now(UTC)
+    """Take this message's attempt (one statement on the happy path); else say why not."""
     with unit_of_work() as uow:
-        work = uow.repository(DeliveryRepository).lock_work(message.delivery_id)
-        if work is None:
+        deliveries = uow.repository(DeliveryRepository)
+        work = deliveries.claim(
+            message.delivery_id,
+            attempt=message.attempt,
+            lease_s=_lease(settings).total_seconds(),
+            slack_s=EARLY_SLACK.total_seconds(),
+        )
+        if work is not None:
+            return work
+        found = deliveries.lock_work(message.delivery_id)
+        if found is None:
             return "missing"
-        if work.status != "pending":
+        if found.status != "pending":
             return "done"
-        if work.attempts != message.attempt - 1:
+        if found.attempts != message.attempt - 1:
             return "stale"
-        if work.lease_until is not None and work.lease_until > now:
-            return "busy"
-        if work.next_attempt_at > now + EARLY_SLACK:
-            return "early"  # the sweep queues it once it is due
-        if work.endpoint.status != "enabled":
-            uow.repository(DeliveryRepository).set(work.id, status="cancelled", finished_at=now, lease_until=None)
+        if found.endpoint.status != "enabled":
+            deliveries.set(found.id, status="cancelled", finished_at=datetime.now(UTC), lease_until=None)
             return "cancelled"
-        uow.repository(DeliveryRepository).set(work.id, attempts=message.attempt, lease_until=now + _lease(settings))
-    return work
+        return "busy" if found.lease_until is not None and found.lease_until > datetime.now(UTC) else "early"
 
 
 def _secrets(work: DeliveryWork, settings: Settings) -> list[str]:
@@ -188,33 +192,29 @@ def _send(work: DeliveryWork, settings: Settings) -> Outcome:
 def _record(message: DeliverMessage, work: DeliveryWork, outcome: Outcome, settings: Settings) -> str:
     now = datetime.now(UTC)
     delay_s: float | None = None
+    if outcome.ok:
+        status, result = "succeeded", "delivered"
+    elif message.attempt >= MAX_ATTEMPTS:
+        status, result = "failed", "gave-up"
+    else:
+        delay_s = retry_delay_s(message.attempt, settings.webhook_retry_base_s)
+        status, result = "pending", "retrying"
     with unit_of_work() as uow:
-        deliveries = uow.repository(DeliveryRepository)
-        current = deliveries.lock_work(work.id)
-        if current is None or current.status != "pending" or current.attempts != message.attempt:
-            return "stale"  # our lease ran out and another attempt took over
-        if outcome.ok:
-            deliveries.set(work.id, status="succeeded", finished_at=now, lease_until=None)
-            _stamp_success(uow, current, now)
-            result = "delivered"
-        elif message.attempt >= MAX_ATTEMPTS:
-            deliveries.set(work.id, status="failed", finished_at=now, lease_until=None)
-            result = "gave-up"
-        else:
-            delay_s = retry_delay_s(message.attempt, settings.webhook_retry_base_s)
-            deliveries.set(work.id, next_attempt_at=now + timedelta(seconds=delay_s), lease_until=None)
-            result = "retrying"
-        deliveries.add_attempt(
-            delivery_id=work.id,
-            endpoint_id=work.endpoint.id,
+        recorded = uow.repository(DeliveryRepository).record_attempt(
+            work.id,
             attempt=message.attempt,
+            status=status,
+            retry_in_s=delay_s,
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
             error=outcome.error[:500] if outcome.error else None,
             response_body=outcome.body,
-            next_retry_at=now + timedelta(seconds=delay_s) if delay_s is not None else None,
         )
-        if not outcome.ok and _endpoint_failed(uow, current, now, outcome):
+        if not recorded:
+            return "stale"  # our lease ran out and another attempt took over
+        if outcome.ok:
+            _stamp_success(uow, work, now)
+        elif _endpoint_failed(uow, work, now, outcome):
             result = "disabled"
     if delay_s is not None and delay_s <= SQS_MAX_DELAY_S and result != "disabled":
         retry = DeliverMessage(tenant_id=message.tenant_id, delivery_id=work.id, attempt=message.attempt + 1)

@@ -228,6 +228,66 @@ class DeliveryRepository(TenantRepositoryBase[WebhookDelivery]):
             endpoint=_endpoint(endpoint),
         )
 
+    def claim(self, delivery_id: uuid.UUID, *, attempt: int, lease_s: float, slack_s: float) -> DeliveryWork | None:
+        """Take attempt number `attempt` of a pending, due, unleased delivery of an enabled endpoint (one statement);
+        None when any of that is not so (lock_work tells why).
+
+        Its commit does not wait for the WAL flush (this transaction only), nor does record_attempt's: a claim or
+        an outcome lost in a database crash costs at most one more attempt with the same webhook-id, which
+        at-least-once delivery allows anyway; the outbox rows themselves are written by the services' own,
+        fully durable, transactions.
+        """
+        row = self.session.execute(
+            _CLAIM,
+            {"tenant": self.tenant_id, "id": delivery_id, "attempt": attempt, "lease": lease_s, "slack": slack_s},
+        ).one_or_none()
+        if row is None:
+            return None
+        endpoint = EndpointRecord(**{name: getattr(row, f"e_{name}") for name in _ENDPOINT_FIELDS})
+        return DeliveryWork(
+            id=row.id,
+            status="pending",
+            attempts=attempt,
+            next_attempt_at=row.next_attempt_at,
+            lease_until=row.lease_until,
+            created_at=row.created_at,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            event_data=row.event_data,
+            event_created_at=row.event_created_at,
+            endpoint=endpoint,
+        )
+
+    def record_attempt(
+        self,
+        delivery_id: uuid.UUID,
+        *,
+        attempt: int,
+        status: str,
+        retry_in_s: float | None,
+        status_code: int | None,
+        duration_ms: int,
+        error: str | None,
+        response_body: str | None,
+    ) -> bool:
+        """Close this attempt (succeeded, failed, or pending again after `retry_in_s`) and log it, in one statement;
+        False when the delivery moved on meanwhile (the attempt's lease ran out and another took over)."""
+        row = self.session.execute(
+            _RECORD,
+            {
+                "tenant": self.tenant_id,
+                "id": delivery_id,
+                "attempt": attempt,
+                "status": status,
+                "retry": retry_in_s,
+                "code": status_code,
+                "ms": duration_ms,
+                "error": error,
+                "body": response_body,
+            },
+        ).one_or_none()
+        return row is not None
+
     def set(self, delivery_id: uuid.UUID, **values: Any) -> None:
         self.session.execute(
             update(WebhookDelivery)
@@ -289,6 +349,47 @@ class DeliveryRepository(TenantRepositoryBase[WebhookDelivery]):
             for attempt, event_id, status, event_type in rows
         ]
 
+
+# The column list comes from our own dataclass's field names (no input reaches the SQL text).
+_ENDPOINT_COLUMNS = ", ".join(f"e.{name} as e_{name}" for name in _ENDPOINT_FIELDS)
+_CLAIM = text(f"""
+with claimed as (
+  update webhook_deliveries d
+     set attempts = :attempt, lease_until = now() + make_interval(secs => :lease)
+   where d.tenant_id = :tenant and d.id = :id and d.status = 'pending' and d.attempts = :attempt - 1
+     and (d.lease_until is null or d.lease_until < now())
+     and d.next_attempt_at <= now() + make_interval(secs => :slack)
+     and exists (select 1 from webhook_endpoints w
+                  where w.tenant_id = d.tenant_id and w.id = d.endpoint_id and w.status = 'enabled')
+  returning d.id, d.endpoint_id, d.event_id, d.next_attempt_at, d.lease_until, d.created_at
+)
+select c.id, c.event_id, c.next_attempt_at, c.lease_until, c.created_at,
+       ev.type as event_type, ev.data as event_data, ev.created_at as event_created_at, {_ENDPOINT_COLUMNS}
+  from claimed c
+  join outbound_events ev on ev.tenant_id = :tenant and ev.id = c.event_id
+  join webhook_endpoints e on e.tenant_id = :tenant and e.id = c.endpoint_id
+ cross join (select set_config('synchronous_commit', 'off', true)) as no_flush_wait
+""")  # noqa: S608
+_RECORD = text("""
+with closed as (
+  update webhook_deliveries
+     set status = :status,
+         lease_until = null,
+         finished_at = case when :status = 'pending' then null else now() end,
+         next_attempt_at = case when :status = 'pending'
+                                then now() + make_interval(secs => cast(:retry as double precision))
+                                else next_attempt_at end
+   where tenant_id = :tenant and id = :id and status = 'pending' and attempts = :attempt
+  returning id, endpoint_id, next_attempt_at
+)
+insert into webhook_attempts
+       (tenant_id, delivery_id, endpoint_id, attempt, status_code, duration_ms, error, response_body, next_retry_at)
+select :tenant, closed.id, closed.endpoint_id, :attempt, :code, :ms, :error, :body,
+       case when :status = 'pending' then closed.next_attempt_at end
+  from closed
+ cross join (select set_config('synchronous_commit', 'off', true)) as no_flush_wait
+returning id
+""")
 
 _WAITING = union(
     select(OutboundEvent.tenant_id).where(OutboundEvent.dispatched_at.is_(None)),
