@@ -488,3 +488,60 @@ def test_a_message_naming_another_tenant_touches_nothing(
     assert nudge["kind"] == "dispatch"
     assert answer == {"batchItemFailures": []}
     assert receiver.requests == []
+
+
+def test_row_level_security_keeps_every_webhook_table_to_its_tenant(
+    gateway: Gateway,
+    tenant_a: uuid.UUID,
+    tenant_b: uuid.UUID,
+    queue: WebhookQueue,
+    receiver: Receiver,
+    worker: Any,
+    runtime_engine: Engine,
+) -> None:
+    from viral.outbound.repository import DeliveryRepository, EndpointRepository
+
+    created = register(gateway, key_of(tenant_a), receiver.url, "video.ready")
+    emit_now(tenant_a)
+    queue.run_until_idle(worker)
+    endpoint_id = uuid.UUID(created["id"])
+    tables = ("webhook_endpoints", "outbound_events", "webhook_deliveries", "webhook_attempts")
+    with runtime_engine.begin() as connection:
+        connection.execute(text("select set_config('app.tenant_id', :t, true)"), {"t": str(tenant_b)})
+        seen = {
+            t: connection.execute(text(f"select count(*) from {t} where tenant_id = :a"), {"a": tenant_a}).scalar()
+            for t in tables
+        }
+        changed = {
+            t: connection.execute(
+                text(f"update {t} set tenant_id = tenant_id where tenant_id = :a"), {"a": tenant_a}
+            ).rowcount
+            for t in tables
+        }
+    with tenant_scope(tenant_b), unit_of_work() as uow:
+        endpoint = uow.repository(EndpointRepository).get(endpoint_id)
+        attempts = uow.repository(DeliveryRepository).recent_attempts(endpoint_id, limit=10)
+        pending = uow.repository(OutboxRepository).take_undispatched(10)
+        updated = uow.repository(EndpointRepository).update(endpoint_id, url="http://127.0.0.1:9/stolen")
+    assert seen == dict.fromkeys(tables, 0)
+    assert changed == dict.fromkeys(tables, 0)
+    assert (endpoint, attempts, pending, updated) == (None, [], [], None)
+    with tenant_scope(tenant_a), unit_of_work() as uow:
+        assert len(uow.repository(DeliveryRepository).recent_attempts(endpoint_id, limit=10)) == 1
+
+
+def test_the_system_role_sees_who_has_work_waiting_but_no_content(tenant_a: uuid.UUID, database_url: object) -> None:
+    from viral.db.uow import system_unit_of_work
+    from viral.errors import Forbidden
+
+    emit_now(tenant_a, "video.ready", {"videoId": "secret-content"})
+    with system_unit_of_work() as system:
+        waiting = system.session.execute(
+            text("select tenant_id from outbound_events where dispatched_at is null and tenant_id = :t"),
+            {"t": tenant_a},
+        ).all()
+    with pytest.raises(Forbidden), system_unit_of_work() as system:
+        system.session.execute(text("select data from outbound_events limit 1"))
+    with pytest.raises(Forbidden), system_unit_of_work() as system:
+        system.session.execute(text("select url from webhook_endpoints limit 1"))
+    assert waiting == [(tenant_a,)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel
 
 from viral.aws import client
@@ -25,7 +27,7 @@ def send(queue_url: str | None, message: BaseModel, *, delay_s: int = 0) -> str:
     return str(answer["MessageId"])
 
 
-def send_batch(queue_url: str | None, messages: list[tuple[BaseModel, int]]) -> int:
+def send_batch(queue_url: str | None, messages: Sequence[tuple[BaseModel, int]]) -> int:
     """Send (message, delay in seconds) pairs, ten per request; how many were sent. A refused entry is Retryable."""
     if not messages:
         return 0

@@ -85,8 +85,7 @@ def _targets(
 def dispatch(tenant_id: uuid.UUID, *, settings: Settings | None = None) -> DispatchReport:
     """Fan this tenant's new events out into deliveries and queue their first attempts (and any overdue ones)."""
     settings = settings or get_settings()
-    queued: list[tuple[DeliverMessage, int]] = []
-    events = 0
+    events = fresh = 0
     with tenant_scope(tenant_id):
         for _ in range(DISPATCH_ROUNDS):
             with unit_of_work() as uow:
@@ -95,17 +94,20 @@ def dispatch(tenant_id: uuid.UUID, *, settings: Settings | None = None) -> Dispa
                 pairs = [(e.id, target) for e in taken for target in _targets(e.type, e.endpoint_id, subscriptions)]
                 created = uow.repository(DeliveryRepository).add_many(pairs)
                 uow.repository(OutboxRepository).mark_dispatched([e.id for e in taken])
-            events += len(taken)
-            queued += [(DeliverMessage(tenant_id=tenant_id, delivery_id=d, attempt=n + 1), 0) for d, n in created]
+            # Sent after each round's commit: a lost send leaves pending deliveries that the sweep queues again.
+            send_batch(settings.webhook_queue_url, _attempts(tenant_id, created))
+            events, fresh = events + len(taken), fresh + len(created)
             if len(taken) < DISPATCH_BATCH:
                 break
-        fresh = len(queued)
         with unit_of_work() as uow:
             overdue = uow.repository(DeliveryRepository).due(older_than=SWEEP_GRACE, limit=1000)
-        queued += [(DeliverMessage(tenant_id=tenant_id, delivery_id=d, attempt=n + 1), 0) for d, n in overdue]
-    # After the commit: a lost send leaves pending deliveries that the sweep queues again.
-    send_batch(settings.webhook_queue_url, list(queued))
+    send_batch(settings.webhook_queue_url, _attempts(tenant_id, overdue))
     return DispatchReport(events=events, deliveries=fresh, requeued=len(overdue))
+
+
+def _attempts(tenant_id: uuid.UUID, deliveries: list[tuple[uuid.UUID, int]]) -> list[tuple[DeliverMessage, int]]:
+    """The next attempt's message of each (delivery, attempts made so far)."""
+    return [(DeliverMessage(tenant_id=tenant_id, delivery_id=d, attempt=n + 1), 0) for d, n in deliveries]
 
 
 def dispatch_waiting_tenants(*, settings: Settings | None = None) -> dict[str, int]:
