@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "billing": "bench.billing",
     "video": "bench.video",
     "fanout": "bench.fanout",
+    "webhooks": "bench.webhooks",
 }
 
 

@@ -115,3 +115,33 @@ def ensure_stripe_webhook_secret(secret_file: Path) -> str:
     os.environ["STRIPE_WEBHOOK_SECRET"] = secret
     get_settings.cache_clear()
     return str(secret_file)
+
+
+WEBHOOK_KEY_FILE = "webhook-secret-key"
+
+
+def ensure_webhook_secret_key(key_file: Path) -> str:
+    """Where the key sealing webhook signing secrets comes from: WEBHOOK_SECRET_KEY if set, else the local key kept
+    in `key_file` (made on first start, reused after, so endpoints registered earlier still sign)."""
+    import base64
+    import secrets
+
+    from viral.settings import get_settings
+
+    if os.environ.get("WEBHOOK_SECRET_KEY"):
+        return "the WEBHOOK_SECRET_KEY environment variable"
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key) != 44:
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = key_file.with_suffix(".tmp")
+        partial.write_text(f"{key}\n", encoding="utf-8")
+        partial.chmod(0o600)
+        os.replace(partial, key_file)
+        log.info("created the local webhook secret key in %s", key_file)
+    os.environ["WEBHOOK_SECRET_KEY"] = key
+    get_settings.cache_clear()
+    return str(key_file)

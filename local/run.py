@@ -202,6 +202,9 @@ class _Database:
         self.stripe_webhook_secret = ensure_stripe_webhook_secret(
             settings.embedded_pg_data.parent / STRIPE_WEBHOOK_SECRET_FILE
         )
+        from local.database import WEBHOOK_KEY_FILE, ensure_webhook_secret_key
+
+        ensure_webhook_secret_key(settings.embedded_pg_data.parent / WEBHOOK_KEY_FILE)
 
     def stop(self) -> None:
         """Nothing to do: the embedded server stops with the process."""

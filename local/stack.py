@@ -16,9 +16,9 @@ from local.template import SERVERLESS_FUNCTION, SamTemplate
 LOCAL_STACK_NAME = "viral-local"
 QUEUE = "AWS::SQS::Queue"
 BUCKET = "AWS::S3::Bucket"
-# Never taken from the template locally: the stage stays "local", and the database is the embedded one (or
-# DATABASE_URL), never a Secrets Manager secret.
-NEVER_APPLIED = frozenset({"STAGE", "DB_SECRET_NAME"})
+# Never taken from the template locally: the stage stays "local", the database is the embedded one (or
+# DATABASE_URL), never a Secrets Manager secret, and webhook secrets are sealed with the local key, not KMS.
+NEVER_APPLIED = frozenset({"STAGE", "DB_SECRET_NAME", "WEBHOOK_KMS_KEY_ID"})
 _QUEUE_ATTRIBUTES = (
     "VisibilityTimeout",
     "MessageRetentionPeriod",

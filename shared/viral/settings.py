@@ -171,6 +171,22 @@ class Settings(BaseSettings):
     clerk_webhook_secret_name: str | None = Field(
         default=None, description="Secrets Manager secret holding the Clerk webhook signing secret."
     )
+    webhook_queue_url: str | None = Field(
+        default=None, description="SQS queue of outbound webhook work (webhook-deliveries): dispatches and attempts."
+    )
+    webhook_secret_key: str | None = Field(
+        default=None,
+        description="Base64 32-byte key sealing webhook signing secrets (local, tests); deployed: WEBHOOK_KMS_KEY_ID.",
+    )
+    webhook_kms_key_id: str | None = Field(
+        default=None, description="KMS key (id, ARN or alias) sealing webhook signing secrets in deployed stacks."
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, le=15, description="Connect and read timeout of one outbound webhook attempt."
+    )
+    webhook_retry_base_s: float = Field(
+        default=5.0, ge=0, le=300, description="First retry delay of a failed webhook; each next one is 3x (jittered)."
+    )
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )

@@ -68,6 +68,14 @@ TENANT_ROUTES = [
     ("POST", "/api/video/generate"),
     ("GET", "/api/video/status?conceptId=x"),
     ("GET", "/api/videos"),
+    ("POST", "/api/webhook-endpoints"),
+    ("GET", "/api/webhook-endpoints"),
+    ("GET", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("PATCH", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("DELETE", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("POST", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/rotate-secret"),
+    ("POST", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/test"),
+    ("GET", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/deliveries"),
 ]
 
 

@@ -60,6 +60,7 @@ TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/videos", "videos", ""),
     ("/api/imports", "imports", "Imports of the original dashboard's browser data"),
     ("/api/jobs", "jobs", "The tenant's asynchronous job ledger"),
+    ("/api/webhook-endpoints", "webhook-endpoints", "Outbound webhooks: endpoints, signing secrets, deliveries"),
 )
 
 

@@ -24,6 +24,7 @@ class Plan:
     posts_per_month: int
     social_accounts: int
     api_requests_per_window: int
+    webhook_endpoints: int = 1
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class Plan:
                 "postsPerMonth": self.posts_per_month,
                 "socialAccounts": self.social_accounts,
                 "apiRateLimit": {"requests": self.api_requests_per_window, "windowSeconds": API_RATE_WINDOW_S},
+                "webhookEndpoints": self.webhook_endpoints,
             },
         }
 
@@ -42,10 +44,10 @@ class Plan:
 # Concept quotas keep the original's FREE 10, PRO 50 and AGENCY 500; its STARTER also had 10 (the same as FREE,
 # a listed defect), so STARTER sits between FREE and PRO here.
 PLANS: dict[str, Plan] = {
-    "FREE": Plan("FREE", "Free", 10, 3, 10, 1, 10),
-    "STARTER": Plan("STARTER", "Starter", 25, 20, 60, 3, 10),
-    "PRO": Plan("PRO", "Pro", 50, 100, 300, 10, 30),
-    "AGENCY": Plan("AGENCY", "Agency", 500, 500, 1500, 50, 100),
+    "FREE": Plan("FREE", "Free", 10, 3, 10, 1, 10, webhook_endpoints=1),
+    "STARTER": Plan("STARTER", "Starter", 25, 20, 60, 3, 10, webhook_endpoints=3),
+    "PRO": Plan("PRO", "Pro", 50, 100, 300, 10, 30, webhook_endpoints=10),
+    "AGENCY": Plan("AGENCY", "Agency", 500, 500, 1500, 50, 100, webhook_endpoints=50),
 }
 
 

@@ -16,6 +16,7 @@ from viral.content.scoring import ScoreModel
 from viral.content.trends import refresh_trends
 from viral.db.uow import unit_of_work
 from viral.errors import QuotaExceeded
+from viral.outbound.events import emit_quota_low
 from viral.settings import get_settings
 
 
@@ -79,6 +80,7 @@ def generate(
                 )
                 concepts = write_concepts(trends, request, model=model, rng=rng, now=now)
                 grant = uow.repository(EngineRepository).consume_quota(len(concepts))
+                emit_quota_low(uow, used=grant.used, granted=grant.granted, total=grant.total)
                 if grant.granted == 0:
                     raise QuotaExceeded(
                         "Quota exceeded",

@@ -671,6 +671,123 @@ class SystemMetric(Base):
     recorded_at: Mapped[datetime] = _now()
 
 
+# --- outbound webhooks (0011) -------------------------------------------------------------------------------
+
+
+class WebhookEndpoint(TenantOwned, Base):
+    """A tenant's URL subscribed to event types; its signing secrets are stored sealed (never in clear)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "id", name="uq_webhook_endpoints_tenant_id_id"),
+        CheckConstraint("status IN ('enabled', 'disabled')", name="ck_webhook_endpoints_status"),
+        Index("ix_webhook_endpoints_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    # After a rotation the old secret still signs (beside the new one) until it expires.
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="enabled")
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first failed attempt since the last success; an endpoint failing for days is disabled.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class OutboundEvent(TenantOwned, Base):
+    """The outbox: one row per event, written in the transaction of the change it reports."""
+
+    __tablename__ = "outbound_events"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "id", name="uq_outbound_events_tenant_id_id"),
+        # The dispatcher's queue: only events not yet fanned out to endpoints.
+        Index(
+            "ix_outbound_events_undispatched",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("dispatched_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Set for a test event: delivered to this endpoint only, whatever it subscribed to.
+    endpoint_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = _now()
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(TenantOwned, Base):
+    """One event to one endpoint: retried with the same webhook-id until it succeeds or is given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "endpoint_id"],
+            ["webhook_endpoints.tenant_id", "webhook_endpoints.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "event_id"], ["outbound_events.tenant_id", "outbound_events.id"], ondelete="CASCADE"
+        ),
+        UniqueConstraint("tenant_id", "id", name="uq_webhook_deliveries_tenant_id_id"),
+        UniqueConstraint("tenant_id", "endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+        CheckConstraint(
+            "status IN ('pending', 'succeeded', 'failed', 'cancelled')", name="ck_webhook_deliveries_status"
+        ),
+        CheckConstraint("attempts >= 0", name="ck_webhook_deliveries_attempts"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = _now()
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttempt(TenantOwned, Base):
+    """One HTTP attempt of a delivery: what the endpoint answered (the body cut to a few hundred bytes)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "delivery_id"],
+            ["webhook_deliveries.tenant_id", "webhook_deliveries.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_webhook_attempts_endpoint_created", "tenant_id", "endpoint_id", text("created_at DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    delivery_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    response_body: Mapped[str | None] = mapped_column(String(512))
+    next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
 TENANT_TABLES: tuple[str, ...] = tuple(
     sorted(m.__tablename__ for m in Base.__subclasses__() if issubclass(m, TenantOwned))
 )

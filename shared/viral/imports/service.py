@@ -51,6 +51,7 @@ from viral.imports.report import (
 from viral.imports.repository import IMPORT_JOB_TYPE, ImportRepository, Outcome
 from viral.observability import logger
 from viral.operations.repository import JobRecord, JobRepository
+from viral.outbound.events import emit
 from viral.settings import get_settings
 from viral.tenancy import current_tenant, tenant_scope
 from viral.wire import CamelModel
@@ -511,6 +512,7 @@ def _finish(uow: UnitOfWork, job: JobRecord, report: ImportReport, *, etag: str 
         result={"report": report.wire(), "etag": etag},
         error=problem.message if problem is not None else None,
     )
+    emit(uow, "import.finished", {"importId": report.import_id, "status": report.status, "jobId": str(job.id)})
 
 
 def import_local_file(path: Path, *, dry_run: bool = False) -> ImportReport:

@@ -37,6 +37,7 @@ from viral.learning.schemas import (
     ScoringAdjustment,
     SelfCritique,
 )
+from viral.outbound.events import emit
 
 ACCURATE_BAND_PCT = 20
 MIN_EVIDENCE = 3
@@ -163,6 +164,7 @@ def reflect(uow: UnitOfWork, feedback: PerformanceFeedback, *, written: WrittenC
         return Reflection(
             uow.repository(CritiqueRepository).for_feedback(feedback.concept_id, feedback.id) or critique, created=False
         )
+    emit(uow, "critique.created", {"critiqueId": critique.id, "conceptId": critique.concept_id, "gap": gap.gap})
     uow.repository(InsightRepository).record_evidence(
         ReflexionInsight(
             id=str(uuid.uuid4()),
@@ -288,6 +290,7 @@ def _adjust(
     uow.repository(AdjustmentRepository).add(adjustment, score_model_version=version)
     uow.repository(CritiqueRepository).mark_applied([c.id for c in group])
     uow.repository(InsightRepository).mark_applied(category, platform, f"{category}-{platform}-{direction}")
+    emit(uow, "model.adjusted", {"modelVersion": version, "category": category, "platform": platform, "reason": reason})
     return ScoreModel(version=version, weights=weights), adjustment
 
 

@@ -44,6 +44,7 @@ from viral.errors import Forbidden, NotFound, Permanent, QuotaExceeded, Retryabl
 from viral.identity.tenant_repository import TenantRepository
 from viral.observability import logger
 from viral.operations.repository import JobRepository
+from viral.outbound.events import emit
 from viral.settings import Settings, get_settings
 from viral.tenancy import current_tenant, tenant_scope
 from viral.video.messages import VideoJobMessage
@@ -451,6 +452,7 @@ class _Worker:
         if video.provider != "upload":
             uow.repository(VideoRepository).refund_quota()
         uow.repository(JobRepository).finish(self.message.job_id, status="failed", error=reason[:2000])
+        emit(uow, "video.failed", {"videoId": str(video.id), "conceptId": video.concept_id, "error": reason[:500]})
 
     # steps -------------------------------------------------------------------------------------------
 
@@ -603,6 +605,11 @@ class _Worker:
                 self.message.job_id,
                 status="completed",
                 result={"videoId": str(video.id), "provider": video.provider, "s3Key": key, "cost": float(cost)},
+            )
+            emit(
+                uow,
+                "video.ready",
+                {"videoId": str(video.id), "conceptId": video.concept_id, "provider": video.provider},
             )
         logger.info("video ready", extra={"provider": video.provider, "video_id": str(video.id)})
         return "ready"
@@ -796,6 +803,7 @@ def _finish_upload(video_id: uuid.UUID, job_id: uuid.UUID, bucket: str, key: str
                 video_id, status=transition(current.status, Event.FAIL), error_message=reason
             )
             uow.repository(JobRepository).finish(job_id, status="failed", error=reason)
+            emit(uow, "video.failed", {"videoId": str(video_id), "conceptId": current.concept_id, "error": reason})
             return "failed"
         info = report.info
         changes: dict[str, Any] = {
@@ -813,11 +821,13 @@ def _finish_upload(video_id: uuid.UUID, job_id: uuid.UUID, bucket: str, key: str
             uow.repository(JobRepository).finish(
                 job_id, status="completed", result={"videoId": str(video_id), "s3Key": key}
             )
+            emit(uow, "video.ready", {"videoId": str(video_id), "conceptId": current.concept_id, "upload": True})
             return "ready"
         reason = f"quality checks failed: {report.reason()}"
         status = transition(current.status, Event.FAIL)
         uow.repository(VideoRepository).update(video_id, status=status, error_message=reason, **changes)
         uow.repository(JobRepository).finish(job_id, status="failed", error=reason)
+        emit(uow, "video.failed", {"videoId": str(video_id), "conceptId": current.concept_id, "error": reason[:500]})
         return "failed"
 
 

@@ -1,0 +1,1 @@
+"""Outbound webhooks: tenants' endpoints, the event outbox, and signed deliveries (Standard Webhooks)."""
