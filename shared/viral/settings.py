@@ -25,7 +25,17 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; overrides DB_SECRET_NAME and the embedded default."
     )
     db_secret_name: str | None = Field(
-        default=None, description="Secrets Manager secret with RDS-style JSON {host,port,username,password,dbname}."
+        default=None,
+        description="Secrets Manager secret: {username,password} as RDS manages it; host, port, dbname optional.",
+    )
+    db_host: str | None = Field(
+        default=None, description="Database host (or RDS Proxy endpoint); wins over the secret's `host`."
+    )
+    db_port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Database port; wins over the secret's `port` (else 5432)."
+    )
+    db_name: str | None = Field(
+        default=None, description="Database name; wins over the secret's `dbname` (else postgres)."
     )
     db_pool_mode: Literal["pooled", "null"] = Field(
         default="pooled", description="'null' uses NullPool, for RDS Proxy or a PgBouncer pooler."
@@ -44,7 +54,12 @@ class Settings(BaseSettings):
         default=10_000, gt=0, le=900_000, description="Server-side statement_timeout of every connection."
     )
     db_sslmode: Literal["disable", "require", "verify-full"] | None = Field(
-        default=None, description="TLS to the database; the URL's own sslmode wins when it has one."
+        default=None,
+        description="TLS to the database; the URL's or secret's own sslmode wins; secrets default to verify-full.",
+    )
+    db_ssl_root_cert: str | None = Field(
+        default=None,
+        description="CA bundle (PEM) verify-full trusts instead of the system store; relative to the layer's python/.",
     )
     clerk_jwt_key: str | None = Field(
         default=None, description="Clerk's PEM public key ('JWKS Public Key'): networkless session verification."

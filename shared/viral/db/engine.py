@@ -19,7 +19,7 @@ def database_url(settings: Settings) -> URL:
     if settings.database_url:
         return _as_pg8000(make_url(settings.database_url))
     if settings.db_secret_name:
-        return _url_from_secret(settings.db_secret_name)
+        return _url_from_secret(settings)
     if settings.stage in ("dev", "prod"):
         raise InvalidInput("no database configured: set DB_SECRET_NAME (or DATABASE_URL)")
     from viral.db.embedded import ensure_embedded_server  # local runs and tests only
@@ -33,8 +33,8 @@ def _as_pg8000(url: URL) -> URL:
     return url
 
 
-def _url_from_secret(name: str) -> URL:
-    secret = secret_location(name)
+def _url_from_secret(settings: Settings) -> URL:
+    secret = secret_location(settings)
     return URL.create(
         "postgresql+pg8000",
         username=secret["user"],
