@@ -29,6 +29,51 @@ def test_db_migrate_function_is_idempotent(database_url: URL) -> None:
     assert first == second == {"status": "migrated", "revision": HEAD}
 
 
+def test_db_migrate_answers_cloudformation_on_deploy(database_url: URL) -> None:
+    from tests.fakes.http_server import FakeServer, Reply
+
+    cloudformation = FakeServer()
+    cloudformation.route("PUT", "/response", lambda _request: Reply(200))
+    handler = load_handler("db_migrate").lambda_handler
+    with cloudformation.running():
+        event = load_event("cfn_db_migrate_create")
+        event["ResponseURL"] = cloudformation.url + "/response"
+        result = handler(event, LambdaContext())
+    (answer,) = [json.loads(r.body) for r in cloudformation.requests]
+    assert result == {"status": "SUCCESS"}
+    assert (answer["Status"], answer["Data"], answer["PhysicalResourceId"]) == (
+        "SUCCESS",
+        {"Revision": HEAD},
+        "viral-database-schema",
+    )
+
+
+def test_db_migrate_fails_the_deploy_without_leaking_connection_details(database_url: URL) -> None:
+    import pytest
+    from viral.settings import get_settings
+
+    from tests.fakes.http_server import FakeServer, Reply
+
+    cloudformation = FakeServer()
+    cloudformation.route("PUT", "/response", lambda _request: Reply(200))
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("DATABASE_URL", "postgresql+pg8000://nobody@/none?unix_sock=/nonexistent/.s.PGSQL.5432")
+        get_settings.cache_clear()
+        with cloudformation.running():
+            event = load_event("cfn_db_migrate_create")
+            event["ResponseURL"] = cloudformation.url + "/response"
+            result = load_handler("db_migrate").lambda_handler(event, LambdaContext())
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+    (answer,) = [json.loads(r.body) for r in cloudformation.requests]
+    assert result == {"status": "FAILED"}
+    assert answer["Status"] == "FAILED"
+    assert "migration failed" in answer["Reason"]
+    assert "nonexistent" not in answer["Reason"]
+
+
 def test_health_is_503_when_the_database_is_unreachable(monkeypatch: object, database_url: URL) -> None:
     import pytest
     from viral.db.engine import reset_engine
