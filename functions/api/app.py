@@ -8,8 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.api.app import build_app
 from viral.observability import logger, metrics, tracer
+from viral.snapstart import register_after_restore, reset_after_restore
 
 app = build_app()
+register_after_restore(reset_after_restore)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -231,3 +231,30 @@ def test_a_demoted_organisation_admin_is_a_member_at_the_next_sign_in(clerk_sett
     demoted = auth.authenticate(_bearer(session_token(user, o={**org, "rol": "member"})), clerk_settings)
     assert (first.role, demoted.role) == ("ADMIN", "MEMBER")
     assert first.user_id == demoted.user_id
+
+
+def test_an_unknown_api_key_is_remembered_as_refused_without_another_lookup(
+    tenant_a: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viral.services import key_lookup
+
+    lookups: list[str] = []
+    real_find = key_lookup._lookup.find
+
+    def counting_find(key_hash: str, settings: Settings) -> list[object] | None:
+        lookups.append(key_hash)
+        return real_find(key_hash, settings)
+
+    monkeypatch.setattr(key_lookup._lookup, "find", counting_find)
+    cache = key_lookup.PrincipalCache(ttl_s=60)
+    unknown = _bearer("vd_" + "x" * 43)
+    for now in (0, 10, 59):
+        with pytest.raises(Unauthorized):
+            cache.authenticate(unknown, now=now)
+    assert len(lookups) == 1, "refusals within the TTL are answered from the memo"
+    with pytest.raises(Unauthorized):
+        cache.authenticate(unknown, now=61)
+    assert len(lookups) == 2, "after the TTL the key is looked up again"
+    with tenant_scope(tenant_a):
+        created = auth.create_api_key()
+    assert cache.authenticate(_bearer(created.secret), now=62).tenant_id == tenant_a

@@ -83,6 +83,12 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
 
 
+def drop_connections() -> None:
+    """Forget pooled connections without closing them: after a SnapStart restore their sockets are not ours."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose(close=False)
+
+
 def reset_engine() -> None:
     """Forget the engine (tests and the local runtime switch databases or settings)."""
     if get_engine.cache_info().currsize:

@@ -10,6 +10,7 @@ from typing import Any
 
 from viral.db.uow import unit_of_work
 from viral.errors import QuotaExceeded
+from viral.observability import business_metric
 from viral.schemas.content import Generation, TrendData
 from viral.services.concepts import ConceptRequest, write_concepts
 from viral.services.scoring import ScoreModel
@@ -61,6 +62,7 @@ def generate(
     request = request or ConceptRequest()
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
+    result: GenerationResult | None = None
     for attempt in range(2):
         with unit_of_work() as uow:
             inputs = uow.engine.inputs(region=settings.trends_region, ttl_s=settings.trends_ttl_s)
@@ -90,7 +92,11 @@ def generate(
                 )
                 uow.generations.upsert(generation)
                 report = QuotaReport(used=grant.used, total=grant.total, requested=len(concepts), granted=grant.granted)
-                return GenerationResult(generation=generation, quota=report)
+                result = GenerationResult(generation=generation, quota=report)
+        if result is not None:  # committed
+            business_metric("Generations")
+            business_metric("Concepts", result.quota.granted)
+            return result
         # Cache miss: gather outside any transaction (network), then try once more.
         refresh_trends(now=now, settings=settings)
     raise AssertionError("unreachable")  # pragma: no cover

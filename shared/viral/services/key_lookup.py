@@ -168,29 +168,41 @@ class PrincipalCache:
 
     API Gateway's own authorizer cache needs every identity source present, which two alternative headers
     (Authorization or X-API-Key) cannot satisfy; this cache gives the same saving inside the function.
-    A revoked key stops working within `ttl_s`.
+    A revoked key stops working within `ttl_s`. An unknown API key is remembered as refused for as long, so
+    a client retrying a wrong key costs no database round trip (keys are random: a refused one never turns
+    valid later). Session tokens are never remembered as refused: a failed verification costs no round trip.
     """
 
     def __init__(self, *, ttl_s: float = 60.0, max_entries: int = 1024) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
 
     def authenticate(self, headers: Mapping[str, str] | None, *, now: float) -> Principal:
         kind, token = credentials_from_headers(headers)
         key = hash_key(f"{kind}:{token}")
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
+            if cached[1] is None:
+                raise Unauthorized("invalid API key")
             return cached[1]
-        found = authenticate(headers)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
+        try:
+            found = authenticate(headers)
+        except Unauthorized:
+            if kind == "api_key":
+                self._remember(key, now + self.ttl_s, None)
+            raise
         ttl = self.ttl_s
         if kind == "jwt":  # never past the token's own expiry (session tokens live about a minute)
             ttl = min(ttl, _seconds_left(token))
         if ttl > 0:
-            self._entries[key] = (now + ttl, found)
+            self._remember(key, now + ttl, found)
         return found
+
+    def _remember(self, key: str, until: float, principal: Principal | None) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (until, principal)
 
 
 def _seconds_left(token: str) -> float:

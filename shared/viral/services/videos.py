@@ -37,7 +37,7 @@ from viral.db.repositories.videos import VideoRecord
 from viral.db.uow import UnitOfWork, unit_of_work
 from viral.errors import NotFound, Permanent, QuotaExceeded, Retryable
 from viral.messages.video import VideoJobMessage
-from viral.observability import logger
+from viral.observability import business_metric, logger
 from viral.plans import PLANS
 from viral.providers.video import (
     JobState,
@@ -395,6 +395,7 @@ class _Worker:
         if video.provider != "upload":
             uow.videos.refund_quota()
         uow.jobs.finish(self.message.job_id, status="failed", error=reason[:2000])
+        business_metric("Videos", provider=video.provider, status="failed")
 
     # steps -------------------------------------------------------------------------------------------
 
@@ -500,6 +501,8 @@ class _Worker:
                 result={"videoId": str(video.id), "provider": video.provider, "s3Key": key, "cost": float(cost)},
             )
         logger.info("video ready", extra={"provider": video.provider, "video_id": str(video.id)})
+        business_metric("Videos", provider=video.provider, status="ready")
+        business_metric("VendorCostUSD", float(cost), unit="None", provider=video.provider)
         return "ready"
 
     def _result_expired(self, video: VideoRecord, reason: str) -> str:
