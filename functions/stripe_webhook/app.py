@@ -8,9 +8,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from viral.http import json_response, raw_body, register_error_handlers
+from viral.http import json_response, raw_body, register_error_handlers, without_base_path
 from viral.observability import logger, metrics, tracer
 from viral.services.billing import receive_stripe_webhook
+from viral.settings import get_settings
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -29,4 +30,4 @@ def stripe_webhook() -> Response[str]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(without_base_path(event, get_settings().api_base_path), context)

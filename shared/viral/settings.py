@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     db_ssl_root_cert: str | None = Field(
         default=None,
         description="CA bundle (PEM) verify-full trusts instead of the system store; relative to the layer's python/.",
+    )
+    api_base_path: str = Field(
+        default="", description="Base path of the API on a custom domain (e.g. v1); taken off request paths."
     )
     clerk_jwt_key: str | None = Field(
         default=None, description="Clerk's PEM public key ('JWKS Public Key'): networkless session verification."
@@ -175,6 +178,12 @@ class Settings(BaseSettings):
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )
+
+    @field_validator("db_host", "db_port", "db_name", "db_ssl_root_cert", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # The template passes an empty parameter through as an empty variable.
+        return None if value == "" else value
 
     @property
     def authorized_parties(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
+import pytest
 from sqlalchemy import URL
 from viral.db.migrate import head_revision
 
@@ -93,3 +94,21 @@ def test_health_is_503_when_the_database_is_unreachable(monkeypatch: object, dat
     body = json.loads(response["body"])
     assert body["database"] == "unreachable"
     assert "nonexistent" not in response["body"]
+
+
+def test_behind_a_custom_domain_base_path_the_routes_still_match(
+    database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viral.settings import get_settings
+
+    monkeypatch.setenv("API_BASE_PATH", "v1")
+    get_settings.cache_clear()
+    try:
+        event = load_event("apigw_get_health")
+        event["path"] = "/v1" + event["path"]
+        event["requestContext"]["path"] = "/v1" + event["requestContext"].get("path", "/api/health")
+        response = load_handler("api").lambda_handler(event, LambdaContext())
+    finally:
+        monkeypatch.delenv("API_BASE_PATH")
+        get_settings.cache_clear()
+    assert response["statusCode"] == HTTPStatus.OK

@@ -186,3 +186,8 @@ def test_a_relative_bundle_is_found_beside_the_package_and_a_missing_one_is_name
     assert [cert["subject"] for cert in context.get_ca_certs()] == [((("commonName", "viral test CA"),),)]
     with pytest.raises(InvalidInput, match=r"certs/missing\.pem"):
         session_options(Settings(db_ssl_root_cert="certs/missing.pem"), "verify-full")
+
+
+def test_empty_template_parameters_mean_unset() -> None:
+    settings = Settings(db_host="", db_port="", db_name="", db_ssl_root_cert="")  # type: ignore[arg-type]
+    assert (settings.db_host, settings.db_port, settings.db_name, settings.db_ssl_root_cert) == (None, None, None, None)
