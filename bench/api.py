@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import URL
 
+from bench import shipped
 from bench.common import (
     Figure,
     StatementCounter,
@@ -136,6 +137,11 @@ NOTES = {
     "the Api handler, called in this process with API Gateway's events",
     "statements": "statements each function sends per request (before_cursor_execute on the runtime engine); the "
     "driver's implicit BEGIN/COMMIT and the pool's liveness ping are not counted",
+    "shipped": "as shipped: the Api and Authorizer imported from `make build`'s artifacts (built for this CPU) by "
+    "python3.13 with their bytecode and no __pycache__ written, against a bare Powertools handler built the same way "
+    "(bench/baseline); fresh processes, interleaved runs: median wall time from spawn to the first answer and the "
+    "child's CPU time (the targets: CPU, since wall time on a shared machine measures its load); "
+    "api_without_bytecode is the same Api artifacts with their bytecode removed",
     "imports": "python -X importtime of each handler's module: self time summed per top-level package, and the "
     "chain of modules that first pulls each heavy package in",
 }
@@ -155,15 +161,17 @@ def run() -> bool:
         events = _event_files(Path(scratch), usage, caller)
         environment = _child_environment(url)
         cold_figures, cold_detail = _cold(events, environment)
+        shipped_figures, shipped_detail = shipped.measure(events, environment)
         imports = {kind: _import_breakdown(kind, events[kind], environment) for kind in ("api", "authorizer")}
         imports["baseline"] = _import_breakdown("baseline", events["baseline"], environment)
         warm_figures = _warm(usage)
-    figures = cold_figures + warm_figures
+    figures = cold_figures + shipped_figures + warm_figures
     extra = {
         "duration_s": round(time.perf_counter() - started, 1),
         "machine": machine,
         "notes": NOTES,
         "cold_runs": cold_detail,
+        "shipped": shipped_detail,
         "imports": imports,
     }
     path = write_results(NAME, figures, extra)

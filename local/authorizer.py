@@ -37,8 +37,11 @@ def authorizer_for(template: SamTemplate, route: ApiRoute) -> AuthorizerSpec | N
     definition = (api_auth.get("Authorizers") or {}).get(name) or {}
     arn = definition.get("FunctionArn") or {}
     target = arn.get("Fn::GetAtt") if isinstance(arn, dict) else None
+    alias = arn.get("Ref") if isinstance(arn, dict) else None
+    if isinstance(alias, str) and alias.endswith(".Alias"):  # SAM's published alias (AutoPublishAlias)
+        return AuthorizerSpec(name=name, function=alias.removesuffix(".Alias"))
     if not target:
-        raise ValueError(f"authorizer {name} must name its function with !GetAtt <Function>.Arn")
+        raise ValueError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn or !Ref <Function>.Alias")
     return AuthorizerSpec(name=name, function=target[0])
 
 

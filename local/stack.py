@@ -226,7 +226,30 @@ class StackResolver:
             return self.resolve(items)[int(self.resolve(index))]
         if key == "Fn::FindInMap":
             return self._find_in_map(*self.resolve(argument))
+        if key == "Fn::If":
+            condition, when_true, when_false = argument
+            return self.resolve(when_true if self.condition(str(condition)) else when_false)
+        if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+            return self._truth(key, argument)
         raise Unresolvable(f"{key} is not supported locally")
+
+    def condition(self, name: str) -> bool:
+        """A template condition, evaluated on the parameters' defaults (as a deploy without overrides would)."""
+        conditions = self.template.document.get("Conditions") or {}
+        if name not in conditions:
+            raise Unresolvable(f"condition {name} is not in the template")
+        return bool(self._guarded(f"Condition:{name}", lambda: self.resolve(conditions[name])))
+
+    def _truth(self, key: str, argument: Any) -> bool:
+        if key == "Condition":
+            return self.condition(str(argument))
+        if key == "Fn::Equals":
+            left, right = (_attribute_value(self.resolve(item)) for item in argument)
+            return left == right
+        if key == "Fn::Not":
+            return not self.resolve(argument[0])
+        values = [bool(self.resolve(item)) for item in argument]
+        return all(values) if key == "Fn::And" else any(values)
 
     def _ref(self, name: Any) -> Any:
         name = str(name)

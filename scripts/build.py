@@ -6,12 +6,19 @@ The output mirrors `sam build`: `.aws-sam/build/<LogicalId>/` per resource plus 
 pointing at them, which `sam deploy` picks up. Each function plus the layers it uses must stay under its
 unzipped size limit (150 MB, or the resource's `Metadata: {MaxUnzippedMB: N}`); the table is also written to
 `.aws-sam/build/sizes.json`.
+
+Layers and functions ship compiled bytecode for the runtime's Python (`__pycache__/*.cpython-313.pyc`, unchecked-hash
+so Lambda never recompiles them: `/opt` is read-only and nothing can be cached there at run time). That needs an
+interpreter of the runtime's version: `PYTHON313` (or `python3.13` on PATH, or pyenv's); without one the build says
+so and ships sources only. The built template's custom resources with a `BuildId` property get this build's id, so
+every deploy of a new build runs them (the database migration).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import glob
 import json
 import os
 import re
@@ -19,7 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,15 @@ PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 SKIPPED_FILES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 Template = dict[str, Any]
+# Where Lambda puts a layer's python/ folder and a function's code: the paths tracebacks show.
+LAYER_RUNTIME_PATH = "/opt/python"
+FUNCTION_RUNTIME_PATH = "/var/task"
+_COMPILE = """
+import compileall, py_compile, sys
+root, prefix = sys.argv[1], sys.argv[2]
+ok = compileall.compile_dir(root, quiet=2, workers=0, stripdir=root, prependdir=prefix,
+                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
 
 
 class BuildError(Exception):
@@ -191,6 +208,50 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
+def interpreter_version(python: str) -> str | None:
+    """The `X.Y` version of an interpreter, or None if it does not run (a pyenv shim of an inactive version)."""
+    try:
+        done = subprocess.run(  # noqa: S603 (a path we found, no shell)
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of `version` (e.g. 3.13) to compile bytecode with: $PYTHON313, PATH, pyenv, /usr/bin."""
+    variable = "PYTHON" + version.replace(".", "")
+    candidates = [os.environ.get(variable, ""), shutil.which(f"python{version}") or ""]
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}*/bin/python{version}"), reverse=True)
+    candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and interpreter_version(candidate) == version:
+            return candidate
+    return None
+
+
+@dataclass
+class Bytecode:
+    """How the build compiles bytecode: the interpreter (None: sources only) and what it compiled."""
+
+    python: str | None
+    version: str
+    folders: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def compile(self, name: str, folder: Path, runtime_path: str) -> None:
+        """Compile every .py under folder into __pycache__ (unchecked-hash), recording how many compiled."""
+        if self.python is None:
+            return
+        subprocess.run([self.python, "-c", _COMPILE, str(folder), runtime_path], check=False)  # noqa: S603
+        sources = sum(1 for _ in folder.rglob("*.py"))
+        tag = "cpython-" + self.version.replace(".", "")
+        compiled = sum(1 for _ in folder.rglob(f"__pycache__/*.{tag}.pyc"))
+        self.folders[name] = {"py_files": sources, "pyc_files": compiled}
+
+
 def build_layer(logical_id: str, resource: dict[str, Any], build_dir: Path) -> Path:
     """Build one layer into build_dir/<LogicalId> (python/ inside) and return that folder."""
     out = fresh_dir(build_dir / logical_id)
@@ -268,6 +329,30 @@ def build_function(logical_id: str, props: dict[str, Any], build_dir: Path) -> P
     return out
 
 
+def build_id() -> str:
+    """This build's id: UTC time and, in a git checkout, the commit."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 (git from PATH, as any developer runs it)
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        commit = ""
+    return f"{stamp}-{commit}" if commit else stamp
+
+
+def stamp_build_id(template: Template, value: str) -> list[str]:
+    """Set BuildId on every custom resource that has one (so a deploy of this build updates it); their ids."""
+    stamped = []
+    for name, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        if str(resource.get("Type", "")).startswith("Custom::") and "BuildId" in props:
+            props["BuildId"] = value
+            stamped.append(name)
+    return stamped
+
+
 def write_built_template(template: Template, build_dir: Path) -> None:
     """Write build_dir/template.yaml with every CodeUri/ContentUri pointing at its built folder (for sam deploy)."""
     built = copy.deepcopy(template)
@@ -275,19 +360,68 @@ def write_built_template(template: Template, build_dir: Path) -> None:
         built["Resources"][name]["Properties"]["CodeUri"] = name
     for name in resources_of_type(built, LAYER):
         built["Resources"][name]["Properties"]["ContentUri"] = name
+    stamp_build_id(built, build_id())
     (build_dir / "template.yaml").write_text(yaml.safe_dump(built, sort_keys=False, width=120))
 
 
-def build_all(template: Template, build_dir: Path) -> None:
-    """Build every layer, then every function, then the built template."""
+def selected(template: Template, only: list[str] | None) -> Template:
+    """The template with only the named functions and the layers they use (all of it without `only`)."""
+    if not only:
+        return template
+    functions = resources_of_type(template, FUNCTION)
+    unknown = set(only) - set(functions)
+    if unknown:
+        raise BuildError(f"not a function of the template: {', '.join(sorted(unknown))}")
+    layers = {ref for name in only for ref in layer_refs(function_properties(template, functions[name]))}
+    kept = copy.deepcopy(template)
+    kept["Resources"] = {
+        name: resource
+        for name, resource in template.get("Resources", {}).items()
+        if resource.get("Type") not in (FUNCTION, LAYER) or name in only or name in layers
+    }
+    return kept
+
+
+def retarget(template: Template, architecture: str | None) -> Template:
+    """The template built for another CPU architecture (the benchmarks import artifacts on this machine)."""
+    if architecture is None:
+        return template
+    changed = copy.deepcopy(template)
+    changed.setdefault("Globals", {}).setdefault("Function", {})["Architectures"] = [architecture]
+    for resource in changed.get("Resources", {}).values():
+        if resource.get("Type") == FUNCTION and "Architectures" in resource.get("Properties", {}):
+            resource["Properties"]["Architectures"] = [architecture]
+        if resource.get("Type") == LAYER:
+            resource.setdefault("Metadata", {})["BuildArchitecture"] = architecture
+            resource["Properties"]["CompatibleArchitectures"] = [architecture]
+    return changed
+
+
+def runtime_version(template: Template) -> str:
+    """The Python version of the template's functions (one for all: the layers are shared)."""
+    versions = {
+        function_target(function_properties(template, r)).python_version
+        for r in resources_of_type(template, FUNCTION).values()
+    }
+    if len(versions) != 1:
+        raise BuildError(f"functions run on several Python versions: {sorted(versions)}")
+    return versions.pop()
+
+
+def build_all(template: Template, build_dir: Path, bytecode: Bytecode) -> None:
+    """Build every layer, then every function (each compiled to bytecode when possible), then the built template."""
     build_dir.mkdir(parents=True, exist_ok=True)
     for name, resource in resources_of_type(template, LAYER).items():
         print(f"== layer {name}", flush=True)
-        build_layer(name, resource, build_dir)
+        bytecode.compile(name, build_layer(name, resource, build_dir) / "python", LAYER_RUNTIME_PATH)
     for name, resource in resources_of_type(template, FUNCTION).items():
         print(f"== function {name}", flush=True)
-        build_function(name, function_properties(template, resource), build_dir)
+        bytecode.compile(
+            name, build_function(name, function_properties(template, resource), build_dir), FUNCTION_RUNTIME_PATH
+        )
     write_built_template(template, build_dir)
+    report = {"python": bytecode.python, "version": bytecode.version, "folders": bytecode.folders}
+    (build_dir / "bytecode.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def dir_size(path: Path) -> int:
@@ -336,23 +470,42 @@ def write_sizes(rows: list[SizeRow], build_dir: Path) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: template, build folder, default limit and --check-only."""
+    """The command line: template, build folder, default limit, --check-only, --only and --architecture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: %(default)s)")
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR, help="output (default: %(default)s)")
     parser.add_argument("--limit-mb", type=float, default=DEFAULT_LIMIT_MB, help="default unzipped limit per function")
     parser.add_argument("--check-only", action="store_true", help="skip the build, only recompute and check sizes")
+    parser.add_argument("--only", help="comma-separated functions to build (with their layers); default: all")
+    parser.add_argument(
+        "--architecture", choices=sorted(PLATFORMS), help="build for this CPU instead of the template's"
+    )
     return parser.parse_args(argv)
+
+
+def bytecode_for(template: Template) -> Bytecode:
+    """The bytecode compiler for the template's runtime, saying clearly when there is none."""
+    version = runtime_version(template)
+    python = find_python(version)
+    if python is None:
+        print(
+            f"bytecode: no python{version} found (set PYTHON{version.replace('.', '')}, or `make python{version}`):"
+            " shipping sources only, so every cold start compiles them",
+            file=sys.stderr,
+        )
+    else:
+        print(f"bytecode: compiling for python{version} with {python}")
+    return Bytecode(python, version)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build (unless --check-only), print and write the sizes; 1 if anything fails or is over its limit."""
     args = parse_args(argv)
     try:
-        template = load_template(args.template)
+        template = retarget(selected(load_template(args.template), _names(args.only)), args.architecture)
         check_layer_compatibility(template)
         if not args.check_only:
-            build_all(template, args.build_dir)
+            build_all(template, args.build_dir, bytecode_for(template))
         rows = size_rows(template, args.build_dir, args.limit_mb)
     except BuildError as error:
         print(f"build failed: {error}", file=sys.stderr)
@@ -364,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"over the unzipped size limit: {', '.join(over)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _names(only: str | None) -> list[str] | None:
+    return [name.strip() for name in only.split(",") if name.strip()] if only else None
 
 
 if __name__ == "__main__":

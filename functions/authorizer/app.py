@@ -11,10 +11,13 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.errors import Unauthorized
-from viral.identity.key_lookup import PrincipalCache  # API keys without SQLAlchemy; Clerk loads it lazily
+from viral.identity.key_lookup import PrincipalCache, reset_key_lookup  # API keys without SQLAlchemy
 from viral.observability import logger
+from viral.snapstart import register_after_restore, reset_after_restore
 
 principals = PrincipalCache(ttl_s=60)
+register_after_restore(reset_key_lookup)
+register_after_restore(reset_after_restore)
 
 
 # Not @event_source: it logs every raised exception with a traceback, and a refusal is not an error.

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,17 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; overrides DB_SECRET_NAME and the embedded default."
     )
     db_secret_name: str | None = Field(
-        default=None, description="Secrets Manager secret with RDS-style JSON {host,port,username,password,dbname}."
+        default=None,
+        description="Secrets Manager secret: {username,password} as RDS manages it; host, port, dbname optional.",
+    )
+    db_host: str | None = Field(
+        default=None, description="Database host (or RDS Proxy endpoint); wins over the secret's `host`."
+    )
+    db_port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Database port; wins over the secret's `port` (else 5432)."
+    )
+    db_name: str | None = Field(
+        default=None, description="Database name; wins over the secret's `dbname` (else postgres)."
     )
     db_pool_mode: Literal["pooled", "null"] = Field(
         default="pooled", description="'null' uses NullPool, for RDS Proxy or a PgBouncer pooler."
@@ -44,7 +54,15 @@ class Settings(BaseSettings):
         default=10_000, gt=0, le=900_000, description="Server-side statement_timeout of every connection."
     )
     db_sslmode: Literal["disable", "require", "verify-full"] | None = Field(
-        default=None, description="TLS to the database; the URL's own sslmode wins when it has one."
+        default=None,
+        description="TLS to the database; the URL's or secret's own sslmode wins; secrets default to verify-full.",
+    )
+    db_ssl_root_cert: str | None = Field(
+        default=None,
+        description="CA bundle (PEM) verify-full trusts instead of the system store; relative to the layer's python/.",
+    )
+    api_base_path: str = Field(
+        default="", description="Base path of the API on a custom domain (e.g. v1); taken off request paths."
     )
     clerk_jwt_key: str | None = Field(
         default=None, description="Clerk's PEM public key ('JWKS Public Key'): networkless session verification."
@@ -190,6 +208,12 @@ class Settings(BaseSettings):
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )
+
+    @field_validator("db_host", "db_port", "db_name", "db_ssl_root_cert", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # The template passes an empty parameter through as an empty variable.
+        return None if value == "" else value
 
     @property
     def authorized_parties(self) -> list[str]:

@@ -9,7 +9,16 @@ import sys
 
 from tests.events import ROOT
 
-HEAVY = ("sqlalchemy", "viral.db.models", "viral.db.repositories", "viral.db.uow", "viral.schemas", "jwt")
+# The X-Ray SDK too: the authorizer only logs, and Lambda records its trace segment without the SDK.
+HEAVY = (
+    "sqlalchemy",
+    "viral.db.models",
+    "viral.db.repositories",
+    "viral.db.uow",
+    "viral.schemas",
+    "jwt",
+    "aws_xray_sdk",
+)
 
 # Loads the handler as Lambda does (by path), refuses one request without credentials (no database needed),
 # and prints which of the heavy modules got imported.
@@ -27,6 +36,9 @@ if target == "authorizer":
         module.lambda_handler(event, LambdaContext())
     except Exception as refused:
         assert str(refused) == "Unauthorized", refused
+elif target.endswith(".py"):
+    spec = importlib.util.spec_from_file_location("probed_app", target)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
 else:
     importlib.import_module(target)
 heavy = json.loads(sys.argv[2])
@@ -62,3 +74,7 @@ def test_authorizer_cold_start_imports_no_sqlalchemy() -> None:
 def test_the_check_sees_sqlalchemy_where_it_is_imported() -> None:
     # The same probe on the full auth service (the Clerk path) must find SQLAlchemy, or the test above proves nothing.
     assert "sqlalchemy" in _heavy_modules_after("viral.identity.auth")
+
+
+def test_the_check_sees_the_xray_sdk_where_a_tracer_is_used() -> None:
+    assert "aws_xray_sdk" in _heavy_modules_after("functions/video_worker/app.py")

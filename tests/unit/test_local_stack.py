@@ -165,7 +165,7 @@ def test_sub_resolves_attributes_variables_and_escapes(resolver: StackResolver) 
         ({"Ref": "DatabaseSecretName"}, "has no default"),
         ({"Ref": "Nowhere"}, "not a parameter or a local"),
         ({"Fn::GetAtt": ["MediaBucket", "WebsiteURL"]}, "not known locally"),
-        ({"Fn::If": ["IsProd", "a", "b"]}, "not supported locally"),
+        ({"Fn::If": ["IsProd", "a", "b"]}, "condition IsProd is not in the template"),
         ({"Fn::ImportValue": "other-stack-output"}, "not supported locally"),
     ],
 )
@@ -188,3 +188,28 @@ def test_repository_template_resolves_for_the_local_stack() -> None:
     assert environment.values["GENERATION_QUEUE_URL"] == f"{ENDPOINT}/123456789012/viral-local-generation-jobs"
     assert environment.values["MEDIA_BUCKET"] == resolver.bucket("MediaBucket").name
     assert [queue.name for queue in resolver.queues()], "every queue resolves to a local name"
+
+
+CONDITIONS_TEMPLATE = textwrap.dedent(
+    """
+    Parameters:
+      ProxyEndpoint: {Type: String, Default: ""}
+      PoolMode: {Type: String, Default: pooled}
+      Subnets: {Type: CommaDelimitedList, Default: ""}
+    Conditions:
+      UseProxy: !Not [!Equals [!Ref ProxyEndpoint, ""]]
+      InVpc: !Not [!Equals [!Join [",", !Ref Subnets], ""]]
+      Either: !Or [!Condition UseProxy, !Condition InVpc]
+      Neither: !Not [!Condition Either]
+    Resources: {}
+    """
+)
+
+
+def test_conditions_are_evaluated_on_the_parameter_defaults() -> None:
+    resolver = StackResolver(SamTemplate.parse(CONDITIONS_TEMPLATE, root=REPO_ROOT), LocalStack())
+    assert resolver.resolve({"Fn::If": ["UseProxy", "null", {"Ref": "PoolMode"}]}) == "pooled"
+    assert resolver.resolve({"Fn::If": ["InVpc", {"SubnetIds": []}, {"Ref": "AWS::NoValue"}]}) is None
+    assert (resolver.condition("Either"), resolver.condition("Neither")) == (False, True)
+    with pytest.raises(Unresolvable, match="condition Missing is not in the template"):
+        resolver.resolve({"Fn::If": ["Missing", "a", "b"]})

@@ -16,6 +16,7 @@ from viral.content.scoring import ScoreModel
 from viral.content.trends import refresh_trends
 from viral.db.uow import unit_of_work
 from viral.errors import QuotaExceeded
+from viral.observability import business_metric
 from viral.outbound.events import emit_quota_low
 from viral.settings import get_settings
 
@@ -65,6 +66,7 @@ def generate(
     request = request or ConceptRequest()
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
+    result: GenerationResult | None = None
     # Without refresh (a caller inside its own transaction), a cold cache means the offline set, never network.
     for attempt in range(0 if refresh_trends_if_cold else 1, 2):
         with unit_of_work() as uow:
@@ -96,7 +98,11 @@ def generate(
                 )
                 uow.repository(GenerationRepository).upsert(generation)
                 report = QuotaReport(used=grant.used, total=grant.total, requested=len(concepts), granted=grant.granted)
-                return GenerationResult(generation=generation, quota=report)
+                result = GenerationResult(generation=generation, quota=report)
+        if result is not None:  # committed
+            business_metric("Generations")
+            business_metric("Concepts", result.quota.granted)
+            return result
         # Cache miss: gather outside any transaction (network), then try once more.
         refresh_trends(now=now, settings=settings)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 APPLICATION_NAME = "viral-dashboard"
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Where a relative DB_SSL_ROOT_CERT is looked up: the folder holding the `viral` package (/opt/python in Lambda,
+# where the shared layer ships its certs/ folder).
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 
 def checked_role(role: str) -> str:
@@ -29,14 +33,27 @@ def checked_role(role: str) -> str:
     return role
 
 
-def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
+def ca_bundle_path(root_cert: str) -> Path:
+    """The CA bundle file DB_SSL_ROOT_CERT names (relative: beside the `viral` package), which must exist."""
+    path = Path(root_cert)
+    if not path.is_absolute():
+        path = PACKAGE_PARENT / path
+    if not path.is_file():
+        raise InvalidInput(f"DB_SSL_ROOT_CERT: no CA bundle at {path}")
+    return path
+
+
+def _ssl_context(mode: str | None, root_cert: str | None) -> ssl.SSLContext | None:
     if mode in (None, "disable", "allow", "prefer"):
         return None
-    context = ssl.create_default_context()
     if mode == "require":  # encrypted but unverified, as libpq's sslmode=require
+        context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    return context
+        return context
+    # verify-full: the certificate chains to the operator's bundle (only it: the system store cannot verify RDS
+    # certificates) and names the host we asked for.
+    return ssl.create_default_context(cafile=str(ca_bundle_path(root_cert)) if root_cert else None)
 
 
 def session_options(settings: Settings, sslmode: str | None) -> dict[str, Any]:
@@ -47,23 +64,35 @@ def session_options(settings: Settings, sslmode: str | None) -> dict[str, Any]:
         "startup_params": {"statement_timeout": str(settings.db_statement_timeout_ms)},
     }
     mode = sslmode or settings.db_sslmode
-    if (context := _ssl_context(mode)) is not None:
+    if (context := _ssl_context(mode, settings.db_ssl_root_cert)) is not None:
         options["ssl_context"] = context
     return options
 
 
-def secret_location(name: str) -> dict[str, Any]:
-    """Where the Secrets Manager secret (RDS-style JSON) says the database is, with its sslmode."""
+def secret_location(settings: Settings) -> dict[str, Any]:
+    """Where the database is: the Secrets Manager secret's login, with host, port and database name from the
+    settings (DB_HOST, DB_PORT, DB_NAME) when set, else from the secret.
+
+    RDS-managed secrets hold only `username` and `password`; secrets made by hand often add `host`, `port` and
+    `dbname`. The settings win, so the same secret also serves through an RDS Proxy endpoint.
+    """
     from aws_lambda_powertools.utilities import parameters  # cached for 5 minutes by Powertools
 
-    secret: dict[str, Any] = json.loads(str(parameters.get_secret(name, max_age=300)))
+    assert settings.db_secret_name is not None
+    secret: dict[str, Any] = json.loads(str(parameters.get_secret(settings.db_secret_name, max_age=300)))
+    missing = [key for key in ("username", "password") if not secret.get(key)]
+    if missing:
+        raise InvalidInput(f"the database secret has no {' or '.join(missing)}")
+    host = settings.db_host or secret.get("host")
+    if not host:
+        raise InvalidInput("no database host: set DB_HOST (the secret has none)")
     return {
         "user": secret["username"],
         "password": secret["password"],
-        "host": secret["host"],
-        "port": int(secret.get("port", 5432)),
-        "database": secret.get("dbname", "postgres"),
-        "sslmode": secret.get("sslmode", "verify-full"),
+        "host": host,
+        "port": int(settings.db_port or secret.get("port") or 5432),
+        "database": settings.db_name or secret.get("dbname") or "postgres",
+        "sslmode": secret.get("sslmode") or settings.db_sslmode or "verify-full",
     }
 
 
@@ -90,7 +119,7 @@ def _location(settings: Settings) -> dict[str, Any]:
     if settings.database_url:
         return url_location(settings.database_url)
     if settings.db_secret_name:
-        return secret_location(settings.db_secret_name)
+        return secret_location(settings)
     from viral.db.embedded import local_database_url  # the embedded default (or the deployed-stage refusal)
 
     return url_location(local_database_url(settings).render_as_string(hide_password=False))

@@ -18,7 +18,7 @@ def database_url(settings: Settings) -> URL:
     if settings.database_url:
         return _as_pg8000(make_url(settings.database_url))
     if settings.db_secret_name:
-        return _url_from_secret(settings.db_secret_name)
+        return _url_from_secret(settings)
     from viral.db.embedded import local_database_url  # local runs and tests only
 
     return local_database_url(settings)
@@ -30,8 +30,8 @@ def _as_pg8000(url: URL) -> URL:
     return url
 
 
-def _url_from_secret(name: str) -> URL:
-    secret = secret_location(name)
+def _url_from_secret(settings: Settings) -> URL:
+    secret = secret_location(settings)
     return URL.create(
         "postgresql+pg8000",
         username=secret["user"],
@@ -79,6 +79,12 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     """Sessions on the runtime engine; objects stay readable after commit, sessions never outlive a call."""
     return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
+
+
+def drop_connections() -> None:
+    """Forget pooled connections without closing them: after a SnapStart restore their sockets are not ours."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose(close=False)
 
 
 def reset_engine() -> None:

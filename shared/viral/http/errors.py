@@ -107,3 +107,15 @@ def raw_body(event: Any) -> bytes:
     """The exact bytes the sender signed (a webhook's signature never covers a re-serialised body)."""
     body = event.body or ""
     return base64.b64decode(body) if event.is_base64_encoded else body.encode()
+
+
+def without_base_path(event: dict[str, Any], base_path: str) -> dict[str, Any]:
+    """The proxy event with a custom domain's base path (API_BASE_PATH, e.g. `v1`) taken off its path.
+
+    Behind `https://<domain>/v1` API Gateway passes `/v1/api/...` as the path, while the routes are `/api/...`.
+    """
+    prefix = "/" + base_path.strip("/")
+    path = event.get("path")
+    if prefix == "/" or not isinstance(path, str) or not (path == prefix or path.startswith(prefix + "/")):
+        return event
+    return {**event, "path": path[len(prefix) :] or "/"}

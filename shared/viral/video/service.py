@@ -42,7 +42,7 @@ from viral.billing.plans import PLANS, video_picks
 from viral.db.uow import UnitOfWork, unit_of_work
 from viral.errors import Forbidden, NotFound, Permanent, QuotaExceeded, Retryable
 from viral.identity.tenant_repository import TenantRepository
-from viral.observability import logger
+from viral.observability import business_metric, logger
 from viral.operations.repository import JobRepository
 from viral.outbound.events import emit
 from viral.settings import Settings, get_settings
@@ -453,6 +453,7 @@ class _Worker:
             uow.repository(VideoRepository).refund_quota()
         uow.repository(JobRepository).finish(self.message.job_id, status="failed", error=reason[:2000])
         emit(uow, "video.failed", {"videoId": str(video.id), "conceptId": video.concept_id, "error": reason[:500]})
+        business_metric("Videos", provider=video.provider, status="failed")
 
     # steps -------------------------------------------------------------------------------------------
 
@@ -612,6 +613,8 @@ class _Worker:
                 {"videoId": str(video.id), "conceptId": video.concept_id, "provider": video.provider},
             )
         logger.info("video ready", extra={"provider": video.provider, "video_id": str(video.id)})
+        business_metric("Videos", provider=video.provider, status="ready")
+        business_metric("VendorCostUSD", float(cost), unit="None", provider=video.provider)
         return "ready"
 
     def _result_expired(self, video: VideoRecord, reason: str) -> str:

@@ -14,8 +14,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from viral.http.errors import json_response, raw_body, register_error_handlers
+from viral.http.errors import json_response, raw_body, register_error_handlers, without_base_path
 from viral.observability import logger, metrics, tracer
+from viral.settings import get_settings
 from viral.webhooks.payload import WebhookReceipt
 
 Receive = Callable[[bytes, Mapping[str, str] | None], WebhookReceipt]
@@ -38,6 +39,6 @@ def webhook_function(path: str, receive: Receive, *, metric_prefix: str) -> Lamb
     @metrics.log_metrics(capture_cold_start_metric=True)
     @tracer.capture_lambda_handler(capture_response=False)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(event, context)
+        return app.resolve(without_base_path(event, get_settings().api_base_path), context)
 
     return lambda_handler

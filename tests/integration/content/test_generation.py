@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import uuid
@@ -249,3 +250,21 @@ def test_generate_route_choices_and_bad_body(gateway: Gateway, tenant_a: uuid.UU
     bad = gateway.request("POST", "/api/generate", headers=headers, json={"categories": ["crypto"], "count": 99})
     assert bad.status == HTTPStatus.UNPROCESSABLE_ENTITY
     assert {d["field"].split(".")[0] for d in bad.json()["details"]} == {"categories", "count"}
+
+
+def test_generate_counts_generations_and_concepts_without_naming_the_tenant(
+    tenant_a: uuid.UUID, owner_engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_quota(owner_engine, tenant_a, total=100)
+    capsys.readouterr()
+    with tenant_scope(tenant_a):
+        result = generate(now=NOW, seed=11)
+    emitted = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    values = {
+        name: record[name]
+        for record in map(json.loads, emitted)
+        for name in ("Generations", "Concepts")
+        if name in record
+    }
+    assert values == {"Generations": [1.0], "Concepts": [float(len(result.generation.concepts))]}
+    assert not any(str(tenant_a) in line for line in emitted)

@@ -101,6 +101,21 @@ def used_video_quota(engine: Engine, tenant: uuid.UUID) -> int:
         )
 
 
+def business_metrics(out: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Business metrics in EMF records printed to stdout: name -> [(dimensions, value)]."""
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        record = json.loads(line)
+        [directive] = record["_aws"]["CloudWatchMetrics"]
+        dimensions = {name: record[name] for name in directive["Dimensions"][0]} if directive["Dimensions"] else {}
+        for metric in directive["Metrics"]:
+            if metric["Name"] in ("Videos", "VendorCostUSD"):
+                found.setdefault(metric["Name"], []).extend((dimensions, v) for v in record[metric["Name"]])
+    return found
+
+
 def test_without_vendor_keys_the_storyboard_renders_a_checked_mp4_into_s3(
     monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any
 ) -> None:
@@ -254,8 +269,10 @@ def test_a_permanent_failure_falls_back_to_the_next_provider(
     worker: Any,
     veo: FakeVeo,
     runway: FakeRunway,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     veo.outcome = "filtered"
+    capsys.readouterr()
     with video_aws(monkeypatch, **vendors(veo=veo, runway=runway)) as aws:
         _, video_id = requested(tenant_a, category="finance")  # premium: veo, then runway
         aws.run_until_idle(worker)
@@ -264,18 +281,29 @@ def test_a_permanent_failure_falls_back_to_the_next_provider(
     assert (video["status"], video["provider"]) == ("ready", "runway")
     assert [(h["provider"], h["event"]) for h in video["provider_history"]] == [("veo", "failed")]
     assert float(video["generation_cost"]) == pytest.approx(0.05 * float(video["duration_s"]), abs=1e-3)
+    emitted = business_metrics(capsys.readouterr().out)
+    assert emitted["Videos"] == [({"provider": "runway", "status": "ready"}, 1.0)]
+    [(dimensions, cost)] = emitted["VendorCostUSD"]
+    assert (dimensions, cost) == ({"provider": "runway"}, pytest.approx(float(video["generation_cost"]), abs=1e-3))
 
 
 def test_when_every_provider_fails_the_video_fails_with_the_reason_and_the_quota_is_refunded(
-    monkeypatch: pytest.MonkeyPatch, tenant_a: uuid.UUID, owner_engine: Engine, worker: Any, runway: FakeRunway
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_a: uuid.UUID,
+    owner_engine: Engine,
+    worker: Any,
+    runway: FakeRunway,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     runway.outcome = "fail"
+    capsys.readouterr()
     with video_aws(monkeypatch, **vendors(runway=runway)) as aws:
         _, video_id = requested(tenant_a)
         assert used_video_quota(owner_engine, tenant_a) == 1
         aws.run_until_idle(worker)
         video = video_row(owner_engine, video_id)
     assert video["status"] == "failed"
+    assert business_metrics(capsys.readouterr().out)["Videos"] == [({"provider": "runway", "status": "failed"}, 1.0)]
     assert video["error_message"] == "Input rejected"
     assert used_video_quota(owner_engine, tenant_a) == 0
     with tenant_scope(tenant_a):
