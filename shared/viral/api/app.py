@@ -16,6 +16,7 @@ from viral.imports import routes as import_routes
 from viral.learning.routes import feedback, reflexion
 from viral.operations import routes as operations_routes
 from viral.operations.health import check_health
+from viral.social import routes as social_routes
 from viral.video import routes as video_routes
 
 TITLE = "Viral Dashboard API"
@@ -34,7 +35,7 @@ def build_app() -> APIGatewayRestResolver:
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
     domain_routes = (history, generations, identity_routes, feedback, operations_routes, concepts, reflexion)
-    for module in (*domain_routes, billing_routes, video_routes, import_routes):
+    for module in (*domain_routes, billing_routes, video_routes, import_routes, social_routes):
         app.include_router(module.router)
     return app
 
