@@ -159,3 +159,21 @@ def connect_sandbox(tenant: uuid.UUID, *, user: str = "sandbox-creator") -> uuid
     with tenant_scope(tenant):
         listed = accounts.list_accounts()["accounts"]["sandbox"]
     return uuid.UUID(next(a["id"] for a in listed if a["username"] == user))
+
+
+def connect_with(tenant: uuid.UUID, platform: str, fake: Any) -> uuid.UUID:
+    """Connect an account of `platform` through the real flow against its fake server; the account's id."""
+    from viral.social import accounts
+    from viral.tenancy import tenant_scope
+
+    with tenant_scope(tenant):
+        started = accounts.start_connect(platform, user_id=None)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(started.auth_url).query).items()}
+    code = fake.grant_code(redirect_uri=query["redirect_uri"], code_challenge=query.get("code_challenge"))
+    location = accounts.complete_connect(
+        platform, code=code, state=started.state, error=None, browser=browser_cookie(started.cookie)
+    )
+    assert f"success={platform}" in location, location
+    with tenant_scope(tenant):
+        listed = accounts.list_accounts()["accounts"][platform]
+    return uuid.UUID(listed[0]["id"])
