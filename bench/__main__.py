@@ -17,6 +17,7 @@ MODULES: dict[str, str] = {
     "imports": "bench.imports",
     "billing": "bench.billing",
     "video": "bench.video",
+    "social": "bench.social",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,42 @@ def test_instagram_ambiguous_publish_with_an_unchanged_container_becomes_unconfi
     assert (stored["status"], stored["error_code"]) == ("unconfirmed", "UNCONFIRMED")
     assert instagram.server.count("POST", f"/v25.0/{instagram.ig_user}/media_publish") == 1  # never asked again
     assert instagram.published == {}
+
+
+def test_youtube_daily_upload_budget_is_shared_by_every_tenant_and_reserved_at_scheduling(
+    aws: SocialAws,
+    pro: uuid.UUID,
+    tenant_b: uuid.UUID,
+    youtube: FakeYouTube,
+    monkeypatch: pytest.MonkeyPatch,
+    owner_engine: Engine,
+) -> None:
+    from viral.settings import get_settings
+    from viral.social.limits import LimitReached, pacific_day_start
+
+    with owner_engine.begin() as connection:  # another day's budget of a test before must not count
+        connection.execute(text("delete from social_app_usage"))
+    monkeypatch.setenv("YOUTUBE_DAILY_UPLOADS", "1")
+    get_settings.cache_clear()
+    a_post = schedule(pro, aws.put_video(pro), connect_with(pro, "youtube", youtube), None)
+    b_account = connect_with(tenant_b, "youtube", youtube)
+    with pytest.raises(LimitReached) as refused:
+        schedule(tenant_b, aws.put_video(tenant_b), b_account, None)
+    next_free = refused.value.details["nextFreeAt"]
+    assert next_free.startswith(pacific_day_start(datetime.now(UTC) + timedelta(days=1)).date().isoformat())
+    with tenant_scope(pro):
+        posts.cancel_post(a_post)  # the unit goes back to the shared budget
+    schedule(tenant_b, aws.put_video(tenant_b), b_account, None)
+
+
+def test_instagram_publishing_limit_is_read_live_before_scheduling(
+    aws: SocialAws, pro: uuid.UUID, instagram: FakeInstagram
+) -> None:
+    from viral.social.limits import LimitReached
+
+    account = connect_with(pro, "instagram", instagram)
+    instagram.published.update({f"c{n}": f"m{n}" for n in range(49)})  # 49 of 50 used in the last 24 h
+    schedule(pro, aws.put_video(pro), account, None)
+    with pytest.raises(LimitReached) as refused:
+        schedule(pro, aws.put_video(pro), account, None)
+    assert "1 more posts" in refused.value.details["reason"]

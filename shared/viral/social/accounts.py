@@ -69,9 +69,11 @@ def start_connect(platform_name: str, *, user_id: uuid.UUID | None) -> AuthStart
     url = adapter.authorize_url(
         state=state, redirect_uri=redirect_uri(platform_name, settings), code_challenge=challenge
     )
+    # Secure everywhere but a plain-HTTP local run (where a Secure cookie would never come back).
+    secure = "; Secure" if settings.social_redirect_base.startswith("https://") else ""
     cookie = (
         f"{oauth.COOKIE}={oauth.browser_binding(key, payload.nonce)}; Max-Age={oauth.STATE_TTL_S}; "
-        "Path=/api/social/connect; HttpOnly; Secure; SameSite=Lax"
+        f"Path=/api/social/connect; HttpOnly; SameSite=Lax{secure}"
     )
     return AuthStart(auth_url=url, state=state, cookie=cookie)
 

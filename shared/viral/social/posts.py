@@ -20,7 +20,14 @@ from viral.observability import logger
 from viral.operations.repository import JobRepository
 from viral.settings import get_settings
 from viral.social.lifecycle import TERMINAL, Event, InvalidTransition, transition
-from viral.social.limits import check_content, check_slot, release_app_budget, reserve_app_budget
+from viral.social.limits import (
+    DAY,
+    LimitReached,
+    check_content,
+    check_slot,
+    release_app_budget,
+    reserve_app_budget,
+)
 from viral.social.messages import PostJobMessage
 from viral.social.repository import AccountRepository, PostRecord, PostRepository
 from viral.tenancy import current_tenant
@@ -73,6 +80,7 @@ def create_posts(request: PostRequest) -> list[PostRecord]:
     now = _now()
     at = _when(request.scheduled_at, now)
     account_ids = list(dict.fromkeys(request.account_ids))
+    live = _live_remaining(account_ids) if at < now + DAY else {}
     created: list[PostRecord] = []
     with unit_of_work() as uow:
         posts = uow.repository(PostRepository)
@@ -103,6 +111,8 @@ def create_posts(request: PostRequest) -> list[PostRecord]:
             privacy = check_content(account, privacy=request.privacy, duration_s=video.duration_s)
             times = _slot_times(uow, account_id, at)
             check_slot(account, at, {"times": times}, settings)
+            if account_id in live:
+                _check_live(account, live[account_id], posts.count_open_until(account_id, now + DAY), now)
             reserved = reserve_app_budget(uow, account, at, settings)
             post_id = uuid.uuid4()
             job, _ = uow.repository(JobRepository).enqueue(
@@ -131,6 +141,40 @@ def create_posts(request: PostRequest) -> list[PostRecord]:
     if at <= now:
         _send_now(created)
     return created
+
+
+def _live_remaining(account_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Instagram's publishing allowance left in the last 24 h, read live from the platform (outside any
+    transaction) for the Instagram accounts among `account_ids`; an account whose read fails is left to the
+    stored cap."""
+    from viral.social.accounts import access_token
+    from viral.social.platforms.instagram import InstagramAdapter
+    from viral.social.platforms.registry import platforms
+
+    adapter = platforms(get_settings()).get("instagram")
+    if not isinstance(adapter, InstagramAdapter):
+        return {}
+    with unit_of_work() as uow:
+        found = [a for a in uow.repository(AccountRepository).many(account_ids) if a.platform == "instagram"]
+    remaining: dict[uuid.UUID, int] = {}
+    for account in found:
+        try:
+            limit = adapter.publishing_limit(access_token(account.id), account.platform_account_id or "")
+        except Exception:
+            logger.warning("publishing limit not read", extra={"account_id": str(account.id)})
+            continue
+        remaining[account.id] = max(0, int(limit["dailyCap"]) - int(limit["quotaUsage"]))
+    return remaining
+
+
+def _check_live(account: Any, remaining: int, pending: int, now: datetime) -> None:
+    """Posts still to publish in the next 24 h must fit in what the platform says is left."""
+    if pending + 1 > remaining:
+        raise LimitReached(
+            f"Instagram allows {account.username} {remaining} more posts in the next 24 hours",
+            account_id=account.id,
+            next_free_at=now + DAY,
+        )
 
 
 def _disclosure(given: dict[str, Any] | None, *, ai_default: bool) -> dict[str, Any]:

@@ -233,6 +233,13 @@ class PostRepository(TenantRepositoryBase[SocialPost]):
             statement = statement.where(SocialPost.id != exclude)
         return list(self.session.scalars(statement))
 
+    def count_open_until(self, account_id: uuid.UUID, until: datetime) -> int:
+        """The account's posts not yet published (scheduled, publishing, processing) due before `until`."""
+        statement = self._select(func.count()).where(
+            SocialPost.account_id == account_id, SocialPost.status.in_(POST_OPEN), SocialPost.scheduled_for < until
+        )
+        return int(self.session.execute(statement).scalar_one())
+
     def open_for_account(self, account_id: uuid.UUID) -> list[PostRecord]:
         statement = self._select().where(SocialPost.account_id == account_id, SocialPost.status.in_(POST_OPEN))
         return [_post(row) for row in self.session.scalars(statement)]
