@@ -77,11 +77,18 @@ def pro(tenant_a: uuid.UUID, owner_engine: Engine) -> uuid.UUID:
     return tenant_a
 
 
-def schedule(tenant: uuid.UUID, video: uuid.UUID, account: uuid.UUID, privacy: str | None) -> uuid.UUID:
+def schedule(
+    tenant: uuid.UUID, video: uuid.UUID, account: uuid.UUID, privacy: str | None, at: datetime | None = None
+) -> uuid.UUID:
     with tenant_scope(tenant):
         [post] = posts.create_posts(
             posts.PostRequest(
-                video_id=video, account_ids=(account,), caption="Hello", hashtags=("ai",), privacy=privacy
+                video_id=video,
+                account_ids=(account,),
+                caption="Hello",
+                hashtags=("ai",),
+                privacy=privacy,
+                scheduled_at=at,
             )
         )
     return post.id
@@ -324,19 +331,21 @@ def test_youtube_daily_upload_budget_is_shared_by_every_tenant_and_reserved_at_s
     from viral.settings import get_settings
     from viral.social.limits import LimitReached, pacific_day_start
 
-    with owner_engine.begin() as connection:  # another day's budget of a test before must not count
-        connection.execute(text("delete from social_app_usage"))
     monkeypatch.setenv("YOUTUBE_DAILY_UPLOADS", "1")
     get_settings.cache_clear()
-    a_post = schedule(pro, aws.put_video(pro), connect_with(pro, "youtube", youtube), None)
+    # A day no other test schedules on (the budget is global: tests running alongside must not take it).
+    day = datetime.now(UTC) + timedelta(days=100 + uuid.uuid4().int % 60)
+    with owner_engine.begin() as connection:
+        connection.execute(text("delete from social_app_usage where window_start = :w"), {"w": pacific_day_start(day)})
+    a_post = schedule(pro, aws.put_video(pro), connect_with(pro, "youtube", youtube), None, day)
     b_account = connect_with(tenant_b, "youtube", youtube)
     with pytest.raises(LimitReached) as refused:
-        schedule(tenant_b, aws.put_video(tenant_b), b_account, None)
+        schedule(tenant_b, aws.put_video(tenant_b), b_account, None, day)
     next_free = refused.value.details["nextFreeAt"]
-    assert next_free.startswith(pacific_day_start(datetime.now(UTC) + timedelta(days=1)).date().isoformat())
+    assert next_free.startswith(pacific_day_start(day + timedelta(days=1)).date().isoformat())
     with tenant_scope(pro):
         posts.cancel_post(a_post)  # the unit goes back to the shared budget
-    schedule(tenant_b, aws.put_video(tenant_b), b_account, None)
+    schedule(tenant_b, aws.put_video(tenant_b), b_account, None, day)
 
 
 def test_instagram_publishing_limit_is_read_live_before_scheduling(

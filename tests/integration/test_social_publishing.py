@@ -6,6 +6,7 @@ called with SQS-shaped batches, as Lambda's event source would.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,11 +38,19 @@ def worker() -> Any:
 
 
 def schedule(tenant: uuid.UUID, video: uuid.UUID, account: uuid.UUID, **kwargs: Any) -> posts.PostRecord:
+    """One post of the video on the account (default: now), as POST /api/posts makes it."""
     with tenant_scope(tenant):
         [post] = posts.create_posts(
             posts.PostRequest(video_id=video, account_ids=(account,), caption="Hello", privacy="PUBLIC", **kwargs)
         )
     return post
+
+
+def dispatched(aws: SocialAws) -> list[str]:
+    """The post ids the DuePosts schedule sends now (other tests' due posts may be among them); the messages stay
+    on the queue (visibility 0) for the worker."""
+    dispatch_due_posts()
+    return [json.loads(r["body"])["postId"] for r in aws.receive()]
 
 
 def row(engine: Engine, post_id: uuid.UUID) -> dict[str, Any]:
@@ -130,13 +139,13 @@ def test_a_rate_limit_sends_the_post_back_to_the_schedule_after_the_stated_wait(
     assert waiting["status"] == "scheduled"
     assert waiting["dispatched_at"] is None
     assert timedelta(seconds=100) < waiting["scheduled_for"] - datetime.now(UTC) <= timedelta(seconds=120)
-    assert dispatch_due_posts().sent == 0  # not due yet
+    assert str(post.id) not in dispatched(aws)  # not due yet
     with owner_engine.begin() as connection:  # two minutes pass
         connection.execute(
             text("update social_posts set scheduled_for = scheduled_for - interval '121 seconds' where id = :p"),
             {"p": post.id},
         )
-    assert dispatch_due_posts().sent == 1
+    assert dispatched(aws).count(str(post.id)) == 1
     aws.run_all(worker)
     assert row(owner_engine, post.id)["status"] == "published"
     assert sandbox_network().publish_count(str(post.id)) == 1
@@ -217,4 +226,42 @@ def test_a_canceled_or_rescheduled_post_never_publishes_at_its_old_time(
     assert row(owner_engine, canceled.id)["status"] == "canceled"
     assert row(owner_engine, moved.id)["status"] == "scheduled"
     assert sandbox_network().published == {}
-    assert dispatch_due_posts().sent == 0
+    assert {str(canceled.id), str(moved.id)}.isdisjoint(dispatched(aws))
+
+
+def test_a_published_sandbox_post_reports_metrics_from_its_audience(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID
+) -> None:
+    from viral.social.metrics import fetch_post_metrics
+
+    post = schedule(tenant_a, aws.put_video(tenant_a), connect_sandbox(tenant_a))
+    aws.run_all(worker)
+    with tenant_scope(tenant_a):
+        first = fetch_post_metrics(post.id)
+        again = fetch_post_metrics(post.id)
+    assert first["platform"] == "sandbox" and first["views"] >= 0
+    assert {"likes", "comments", "shares", "definition"} <= set(first)
+    assert again["views"] >= first["views"]  # the audience only grows with age
+
+
+def test_the_due_posts_handler_sends_due_posts_once_and_the_sample_events_parse(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    from tests.events import LambdaContext, load_event
+
+    account = connect_sandbox(tenant_a)
+    post = schedule(tenant_a, aws.put_video(tenant_a), account, scheduled_at=datetime.now(UTC) + timedelta(minutes=5))
+    with owner_engine.begin() as connection:  # five minutes pass
+        connection.execute(
+            text("update social_posts set scheduled_for = now() - interval '1 second' where id = :p"), {"p": post.id}
+        )
+    schedule_handler = load_handler("due_posts").lambda_handler
+    for _ in range(2):  # the schedule fires twice: the post is sent once (other tests' due posts may go too)
+        assert schedule_handler(load_event("schedule_due_posts"), LambdaContext())["failed"] == 0
+    records = aws.receive()
+    assert [json.loads(r["body"])["postId"] for r in records].count(str(post.id)) == 1
+    aws.deliver(worker, records)
+    aws.run_all(worker)
+    assert row(owner_engine, post.id)["status"] == "published"
+    # The sample message names a post no tenant has: acknowledged, nothing done.
+    assert worker(load_event("sqs_post_job_v1"), LambdaContext()) == {"batchItemFailures": []}

@@ -36,8 +36,9 @@ def dispatch_due_posts(*, now: datetime | None = None, limit: int = LIMIT) -> Di
     return send_batches(due)
 
 
-def send_batches(due: list[DuePost]) -> DispatchReport:
-    queue = get_settings().post_queue_url
+def send_batches(due: list[DuePost], *, queue_url: str | None = None) -> DispatchReport:
+    """Send the due posts' messages, ten per SendMessageBatch; what was sent and what was not."""
+    queue = queue_url or get_settings().post_queue_url
     if not queue:
         raise Permanent("the post queue is not configured")
     report = DispatchReport()

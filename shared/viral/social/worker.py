@@ -100,7 +100,7 @@ class _PostWorker:
             adapter = platform(post.platform, self.settings)
             self.token = access_token(post.account_id)
         except AccountUnusable as unusable:
-            return self._end(post, Event.FAILED, unusable.message, "RECONNECT_REQUIRED")
+            return self._account_lost(post, unusable.message)
         except Retryable:
             self._release(post)
             raise
@@ -112,7 +112,19 @@ class _PostWorker:
         try:
             return self._advance(post, adapter, request)
         except AccountUnusable as unusable:
-            return self._end(post, Event.FAILED, unusable.message, "RECONNECT_REQUIRED")
+            return self._account_lost(post, unusable.message)
+
+    def _account_lost(self, post: PostRecord, reason: str) -> str:
+        """The account cannot be used any more: before the platform has an upload, the post fails; after, the
+        platform may still publish it, so it is unconfirmed (the user checks the account)."""
+        with unit_of_work() as uow:
+            current = self._locked(uow, post)
+            if current is None:
+                return "stale"
+            if current.upload_id is None:
+                return self._finish(uow, current, Event.FAILED, reason, "RECONNECT_REQUIRED").status
+            unclear = f"{reason}; the platform may still publish the upload, check the account"
+            return self._finish(uow, current, Event.AMBIGUOUS, unclear, "RECONNECT_REQUIRED").status
 
     def _advance(self, post: PostRecord, adapter: SocialPlatform, request: PublishRequest) -> str:
         for _ in range(6):  # begin -> transfer -> check -> (publish) -> check, each committed in between
@@ -189,9 +201,9 @@ class _PostWorker:
         return platform(post.platform, self.settings).begin_publishes
 
     def _locked(self, uow: UnitOfWork, post: PostRecord) -> PostRecord | None:
-        """The post locked, if this delivery still owns it (same step, same status)."""
+        """The post locked, if this delivery still owns it (the message's step, not finished)."""
         current = uow.repository(PostRepository).lock(post.id)
-        if current is None or current.step != self.message.step or current.status != post.status:
+        if current is None or current.step != self.message.step or current.status in TERMINAL:
             return None
         return current
 
