@@ -272,6 +272,7 @@ class FakeYouTube(PlatformFake):
     """Google OAuth (no new refresh token on refresh), channels.list, resumable videos.insert, videos.list."""
 
     partial_first_put: bool = False  # the first data PUT keeps half the bytes, then the connection drops (503)
+    resend_refresh_token: bool = True  # Google often omits it when the user consented before
 
     def install(self) -> None:
         self.sessions: dict[str, _Session] = {}
@@ -291,10 +292,11 @@ class FakeYouTube(PlatformFake):
         if form.get("grant_type") == "authorization_code":
             if not self._spend_code(form):
                 return _json(400, {"error": "invalid_grant", "error_description": "Bad Request"})
-            access, refresh = self._issue()
-            return _json(
-                200, {"access_token": access, "expires_in": 3599, "refresh_token": refresh, "token_type": "Bearer"}
-            )
+            access, refresh = self._issue(rotate=self.resend_refresh_token)
+            answer = {"access_token": access, "expires_in": 3599, "token_type": "Bearer"}
+            if self.resend_refresh_token:
+                answer["refresh_token"] = refresh
+            return _json(200, answer)
         if form.get("refresh_token") not in self.refresh_tokens:
             return _json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
         access, _ = self._issue(rotate=False)

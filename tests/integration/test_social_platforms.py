@@ -359,3 +359,21 @@ def test_instagram_publishing_limit_is_read_live_before_scheduling(
     with pytest.raises(LimitReached) as refused:
         schedule(pro, aws.put_video(pro), account, None)
     assert "1 more posts" in refused.value.details["reason"]
+
+
+def test_a_youtube_reconnect_without_a_refresh_token_keeps_the_stored_one(
+    aws: SocialAws, worker: Any, pro: uuid.UUID, owner_engine: Engine, youtube: FakeYouTube
+) -> None:
+    account = connect_with(pro, "youtube", youtube)
+    query = text("select refresh_token, access_token from social_accounts where id = :a")
+    with owner_engine.connect() as connection:
+        before = connection.execute(query, {"a": account}).one()
+    youtube.resend_refresh_token = False
+    assert connect_with(pro, "youtube", youtube) == account  # the same channel: the same row
+    with owner_engine.connect() as connection:
+        after = connection.execute(query, {"a": account}).one()
+    assert after.refresh_token == before.refresh_token and after.access_token != before.access_token
+    youtube.expire_access_tokens()  # the kept refresh token still works
+    post = schedule(pro, aws.put_video(pro), account, None)
+    aws.run_all(worker)
+    assert row(owner_engine, post)["status"] == "published"

@@ -265,3 +265,48 @@ def test_the_due_posts_handler_sends_due_posts_once_and_the_sample_events_parse(
     assert row(owner_engine, post.id)["status"] == "published"
     # The sample message names a post no tenant has: acknowledged, nothing done.
     assert worker(load_event("sqs_post_job_v1"), LambdaContext()) == {"batchItemFailures": []}
+
+
+def test_status_hooks_see_every_change_in_its_transaction(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viral.social import lifecycle
+
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(lifecycle, "_hooks", [])
+    lifecycle.on_status_change(lambda uow, post, previous: seen.append((previous, post.status)))
+    schedule(tenant_a, aws.put_video(tenant_a), connect_sandbox(tenant_a))
+    aws.run_all(worker)
+    assert seen == [("scheduled", "publishing"), ("publishing", "processing"), ("processing", "published")]
+
+
+def test_a_post_the_platform_never_finishes_becomes_unconfirmed_after_the_processing_timeout(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    post = schedule(tenant_a, aws.put_video(tenant_a), connect_sandbox(tenant_a))
+    sandbox_network().processing_s = 10_000
+    [record] = aws.receive()
+    aws.deliver(worker, [record])
+    assert row(owner_engine, post.id)["status"] == "processing"
+    with owner_engine.begin() as connection:  # two days pass
+        connection.execute(
+            text("update social_posts set publishing_started_at = now() - interval '2 days' where id = :p"),
+            {"p": post.id},
+        )
+    aws.run_all(worker)
+    stored = row(owner_engine, post.id)
+    assert (stored["status"], stored["error_code"]) == ("unconfirmed", "UNCONFIRMED")
+    assert "check the account" in stored["error_message"]
+
+
+def test_a_due_post_whose_video_is_gone_fails_without_calling_the_platform(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    video = aws.put_video(tenant_a)
+    post = schedule(tenant_a, video, connect_sandbox(tenant_a))
+    with owner_engine.begin() as connection:
+        connection.execute(text("update videos set status = 'failed' where id = :v"), {"v": video})
+    aws.run_all(worker)
+    stored = row(owner_engine, post.id)
+    assert (stored["status"], stored["error_code"]) == ("failed", "VIDEO_GONE")
+    assert ("POST", "/v1/uploads") not in sandbox_network().requests

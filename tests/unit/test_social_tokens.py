@@ -82,3 +82,9 @@ def test_a_state_is_bound_to_its_platform_and_signature_and_pkce_matches() -> No
         read_state(b"x" * 32, state, platform="tiktok")
     verifier = pkce_verifier(key, payload.nonce)
     assert 43 <= len(verifier) <= 128 and pkce_challenge(verifier) != verifier
+
+
+def test_the_sandbox_is_offered_in_local_runs_and_tests_only() -> None:
+    assert Settings(stage="local").sandbox_available and Settings(stage="test").sandbox_available
+    assert not Settings(stage="dev").sandbox_available and not Settings(stage="prod").sandbox_available
+    assert not Settings(stage="test", sandbox_enabled=False).sandbox_available
