@@ -24,7 +24,11 @@ processor = BatchProcessor(event_type=EventType.SQS, model=PostJobRecord, raise_
 def record_handler(record: PostJobRecord) -> str:
     message = record.body
     logger.append_keys(tenant_id=str(message.tenant_id), post_id=str(message.post_id), step=message.step)
-    outcome = process_post_job(message, receive_count=int(record.attributes.ApproximateReceiveCount or 1))
+    outcome = process_post_job(
+        message,
+        receive_count=int(record.attributes.ApproximateReceiveCount or 1),
+        receipt_handle=record.receiptHandle,
+    )
     logger.info("post step done", extra={"outcome": outcome})
     return outcome
 

@@ -22,7 +22,7 @@ from viral.social.dispatch import dispatch_due_posts
 from viral.social.platforms.sandbox import sandbox_network
 from viral.tenancy import tenant_scope
 
-from tests.events import load_handler
+from tests.events import LambdaContext, load_handler
 from tests.fakes.social_platforms import SocialAws, connect_sandbox, social_aws
 
 
@@ -310,3 +310,19 @@ def test_a_due_post_whose_video_is_gone_fails_without_calling_the_platform(
     stored = row(owner_engine, post.id)
     assert (stored["status"], stored["error_code"]) == ("failed", "VIDEO_GONE")
     assert ("POST", "/v1/uploads") not in sandbox_network().requests
+
+
+def test_a_delivery_that_finds_the_post_leased_fails_and_backs_off_instead_of_working(
+    aws: SocialAws, worker: Any, tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    post = schedule(tenant_a, aws.put_video(tenant_a), connect_sandbox(tenant_a))
+    with owner_engine.begin() as connection:  # another delivery holds the post
+        connection.execute(
+            text("update social_posts set lease_until = now() + interval '5 minutes' where id = :p"), {"p": post.id}
+        )
+    [record] = aws.receive()
+    answer = worker({"Records": [record]}, LambdaContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert aws.receive() == []  # hidden for the backoff (the queue's own visibility here is 0)
+    assert row(owner_engine, post.id)["status"] == "scheduled"
+    assert sandbox_network().requests == [r for r in sandbox_network().requests if r[1] != "/v1/uploads"]

@@ -66,10 +66,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def process_post_job(message: PostJobMessage, *, receive_count: int = 1) -> str:
-    """Advance one post; what happened. Retryable errors propagate so SQS delivers the message again."""
-    with tenant_scope(message.tenant_id):
-        return _PostWorker(message, get_settings(), receive_count).run()
+def process_post_job(message: PostJobMessage, *, receive_count: int = 1, receipt_handle: str | None = None) -> str:
+    """Advance one post; what happened. Retryable errors propagate (after setting a backoff on the message's
+    visibility) so SQS delivers the message again."""
+    settings = get_settings()
+    try:
+        with tenant_scope(message.tenant_id):
+            return _PostWorker(message, settings, receive_count).run()
+    except Retryable:
+        _back_off(settings, receipt_handle, receive_count)
+        raise
+
+
+def _back_off(settings: Settings, receipt_handle: str | None, receive_count: int) -> None:
+    """Exponential backoff with jitter: the failed message becomes visible again after the delay, not after the
+    queue's whole visibility timeout."""
+    if not receipt_handle or not settings.post_queue_url:
+        return
+    delay = min(MAX_DELAY_S, RETRY_BACKOFF_S[0] * 2 ** max(0, receive_count - 1) + random.randint(0, 10))
+    try:
+        client("sqs").change_message_visibility(
+            QueueUrl=settings.post_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+        )
+    except Exception:  # best effort: without it SQS retries after the visibility timeout
+        logger.warning("could not set the retry backoff", exc_info=True)
 
 
 @dataclass(frozen=True)
