@@ -19,6 +19,7 @@ MODULES: dict[str, str] = {
     "video": "bench.video",
     "fanout": "bench.fanout",
     "webhooks": "bench.webhooks",
+    "social": "bench.social",
 }
 
 

@@ -81,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     from local.lambda_runtime import LambdaFunction
     from local.notifications import S3Notifications, s3_notifications
     from local.pollers import QueuePollers, describe_sources, queue_pollers, sqs_event_sources
+    from local.sandbox import SANDBOX_PATH, SandboxConsent
     from local.schedules import CONTROL_PATH, Scheduler, schedules_from
     from local.server import HttpService, LocalControl
     from local.services import ServiceGroup
@@ -107,7 +108,11 @@ def _run(args: argparse.Namespace) -> int:
             *notifications.pollers(),
         ]
     )
-    control = LocalControl(DocsGateway(gateway), {CONTROL_PATH: scheduler})
+    control = LocalControl(DocsGateway(gateway), {CONTROL_PATH: scheduler, SANDBOX_PATH: SandboxConsent()})
+    # OAuth callbacks and the sandbox's consent page live on this server (unless configured otherwise).
+    local_url = f"http://{args.host}:{args.port}"
+    os.environ.setdefault("SOCIAL_REDIRECT_BASE", local_url)
+    os.environ.setdefault("SANDBOX_AUTHORIZE_URL", f"{local_url}{SANDBOX_PATH}/authorize")
     http = HttpService(control, args.host, args.port)
     database = _Database()
     stripe = LocalStripe()

@@ -205,6 +205,69 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(
         default=5.0, ge=0, le=300, description="First retry delay of a failed webhook; each next one is 3x (jittered)."
     )
+    # Social accounts and publishing (viral.social).
+    post_queue_url: str | None = Field(default=None, description="SQS queue of post jobs (post-jobs).")
+    social_secret_name: str | None = Field(
+        default=None,
+        description="Secrets Manager secret with the platforms' app credentials and the OAuth state key (JSON).",
+    )
+    social_state_secret: str | None = Field(
+        default=None, description="Key that signs OAuth states (local and tests; deployed stacks use the secret)."
+    )
+    social_redirect_base: str = Field(
+        default="http://127.0.0.1:3000", description="Public base URL of this API (OAuth redirect URIs)."
+    )
+    token_kms_key_id: str | None = Field(
+        default=None, description="KMS key that wraps the data keys of social tokens (required in dev and prod)."
+    )
+    token_key_file: Path = Field(
+        default=REPO_ROOT / ".local" / "token-key",
+        description="Local key file that wraps social tokens' data keys when no KMS key is set (local, tests).",
+    )
+    sandbox_enabled: bool = Field(
+        default=True, description="Offer the sandbox platform (local and test stages only, never dev or prod)."
+    )
+    sandbox_processing_s: float = Field(
+        default=3.0, ge=0, le=3600, description="How long the sandbox platform processes an upload."
+    )
+    sandbox_authorize_url: str = Field(
+        default="http://127.0.0.1:3000/_local/sandbox/authorize", description="The sandbox's local consent page."
+    )
+    tiktok_client_key: str | None = Field(default=None, description="TikTok app client key (unset: no TikTok).")
+    tiktok_client_secret: str | None = Field(default=None, description="TikTok app client secret.")
+    tiktok_base_url: str = Field(default="https://open.tiktokapis.com", description="TikTok Open API base URL.")
+    tiktok_authorize_url: str = Field(
+        default="https://www.tiktok.com/v2/auth/authorize/", description="TikTok's OAuth consent page."
+    )
+    tiktok_daily_posts: int = Field(
+        default=15, ge=1, le=1000, description="Posts a TikTok creator may publish per 24 h through the API."
+    )
+    google_client_id: str | None = Field(default=None, description="Google OAuth client id (unset: no YouTube).")
+    google_client_secret: str | None = Field(default=None, description="Google OAuth client secret.")
+    google_oauth_base_url: str = Field(default="https://oauth2.googleapis.com", description="Google token endpoint.")
+    google_authorize_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth", description="Google's OAuth consent page."
+    )
+    youtube_base_url: str = Field(default="https://www.googleapis.com", description="YouTube Data API base URL.")
+    youtube_daily_uploads: int = Field(
+        default=100, ge=1, le=100_000, description="videos.insert calls per day for the whole app (all tenants)."
+    )
+    youtube_channel_daily_posts: int = Field(
+        default=15, ge=1, le=1000, description="Uploads per channel per 24 h before YouTube's uploadLimitExceeded."
+    )
+    facebook_app_id: str | None = Field(default=None, description="Meta app id (unset: no Instagram).")
+    facebook_app_secret: str | None = Field(default=None, description="Meta app secret.")
+    graph_base_url: str = Field(default="https://graph.facebook.com", description="Meta Graph API base URL.")
+    graph_version: str = Field(default="v25.0", pattern=r"^v\d+\.\d+$", description="Meta Graph API version.")
+    facebook_authorize_url: str = Field(
+        default="https://www.facebook.com/v25.0/dialog/oauth", description="Facebook Login's consent page."
+    )
+    post_poll_interval_s: int = Field(
+        default=30, ge=0, le=900, description="Delay between checks of a post the platform is processing."
+    )
+    post_processing_timeout_s: int = Field(
+        default=86_400, ge=60, le=7 * 86_400, description="A post still processing after this long is unconfirmed."
+    )
     embedded_pg_data: Path = Field(
         default=REPO_ROOT / ".local" / "pgdata", description="Data folder of the embedded PostgreSQL."
     )
@@ -214,6 +277,11 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # The template passes an empty parameter through as an empty variable.
         return None if value == "" else value
+
+    @property
+    def sandbox_available(self) -> bool:
+        """The sandbox platform runs in local runs and tests, never in a deployed stage."""
+        return self.sandbox_enabled and self.stage in ("local", "test")
 
     @property
     def authorized_parties(self) -> list[str]:

@@ -76,6 +76,14 @@ TENANT_ROUTES = [
     ("POST", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/rotate-secret"),
     ("POST", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/test"),
     ("GET", "/api/webhook-endpoints/0f8fad5b-d9cb-469f-a165-70867728950e/deliveries"),
+    ("GET", "/api/social/auth-url?platform=sandbox"),
+    ("GET", "/api/social/accounts"),
+    ("DELETE", "/api/social/accounts?id=x"),
+    ("POST", "/api/posts"),
+    ("GET", "/api/posts"),
+    ("GET", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("PATCH", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("DELETE", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
 ]
 
 

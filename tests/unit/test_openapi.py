@@ -86,5 +86,5 @@ def test_every_body_route_declares_its_body_and_every_error_has_the_real_shape()
 
 def test_public_routes_need_no_credentials_and_the_others_declare_401() -> None:
     public = {p for m, p, op in _operations() if op.get("security") == []}
-    assert public == {"/api/health", "/api/webhooks/stripe", "/api/webhooks/clerk"}
+    assert public == {"/api/health", "/api/webhooks/stripe", "/api/webhooks/clerk", "/api/social/connect/{platform}"}
     assert all("401" in op["responses"] for _, p, op in _operations() if p not in public)  # type: ignore[operator]

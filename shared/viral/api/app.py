@@ -27,6 +27,7 @@ from viral.operations import routes as operations_routes
 from viral.operations.health import Health, check_health
 from viral.operations.usage import hit_rate_limit
 from viral.outbound import routes as outbound_routes
+from viral.social import routes as social_routes
 from viral.video import routes as video_routes
 
 __all__ = ["ApiResolver", "build_app", "openapi_document"]
@@ -77,7 +78,7 @@ def build_app() -> APIGatewayRestResolver:
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
     domain_routes = (history, generations, identity_routes, feedback, operations_routes, concepts, reflexion)
-    for module in (*domain_routes, billing_routes, video_routes, import_routes, outbound_routes):
+    for module in (*domain_routes, billing_routes, video_routes, import_routes, outbound_routes, social_routes):
         if module.router.api_resolver is not None:
             raise RuntimeError(f"{module.__name__}.router already belongs to another resolver")
         app.include_router(module.router)

@@ -14,9 +14,10 @@ from viral.errors import DomainError, Unauthorized
 from viral.http.errors import error_body, json_response, status_of
 from viral.observability import logger
 from viral.operations.usage import usage_recorder
+from viral.social.routes import CONNECT_RESOURCE
 from viral.tenancy import tenant_scope
 
-PUBLIC_RESOURCES = frozenset({"/api/health"})
+PUBLIC_RESOURCES = frozenset({"/api/health", CONNECT_RESOURCE})
 
 
 def authenticated(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:

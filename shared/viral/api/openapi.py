@@ -20,7 +20,9 @@ DESCRIPTION = (
     "`{error, code, details?}`."
 )
 ERROR_REF = "#/components/schemas/Error"
-PUBLIC = frozenset({"/api/health", "/api/webhooks/stripe", "/api/webhooks/clerk"})
+PUBLIC = frozenset({"/api/health", "/api/webhooks/stripe", "/api/webhooks/clerk", "/api/social/connect/{platform}"})
+# Public routes a browser is sent to: they answer a redirect (303), never a body.
+REDIRECTS = frozenset({"/api/social/connect/{platform}"})
 BODY_METHODS = frozenset({"post", "put", "patch"})
 # The dashboard's HTML forms post these (urlencoded, or multipart), API clients send the same fields as JSON.
 FORM_BODIES = frozenset({"/api/user/api-keys/generate", "/api/user/api-keys/revoke", "/api/billing/create-checkout"})
@@ -61,6 +63,8 @@ TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/imports", "imports", "Imports of the original dashboard's browser data"),
     ("/api/jobs", "jobs", "The tenant's asynchronous job ledger"),
     ("/api/webhook-endpoints", "webhook-endpoints", "Outbound webhooks: endpoints, signing secrets, deliveries"),
+    ("/api/social", "social", "Connected TikTok, YouTube, Instagram and sandbox accounts"),
+    ("/api/posts", "posts", "Scheduled and published posts"),
 )
 
 
@@ -130,10 +134,13 @@ def _add_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     responses = operation["responses"]
     if path in WEBHOOKS:
         return
+    if path in REDIRECTS:
+        responses.pop("200", None)
+        responses["303"] = {"description": "Back to the dashboard (?success=<platform> or ?error=<reason>)"}
     responses.get("303", {}).pop("content", None)  # a redirect has no body
     if "422" in responses:
         responses["422"] = _error(422)
-    statuses = [503] if path in PUBLIC else [401, 403, 404, 422, 429, 503]
+    statuses = ([422, 503] if path in REDIRECTS else [503]) if path in PUBLIC else [401, 403, 404, 422, 429, 503]
     if method in BODY_METHODS and path not in PUBLIC:
         statuses += [400, 409, 413, 415]
     for status in statuses:

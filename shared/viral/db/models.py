@@ -431,19 +431,39 @@ class Video(TenantOwned, Base):
     )
 
 
+SOCIAL_PLATFORMS = ("tiktok", "youtube", "instagram", "sandbox")
+ACCOUNT_STATUSES = ("active", "reconnect_required", "disconnected")
+# The post state machine (0010); the transitions are in viral/social/lifecycle.py, in one table.
+POST_STATUSES = ("scheduled", "publishing", "processing", "published", "failed", "unconfirmed", "canceled")
+POST_OPEN = ("scheduled", "publishing", "processing")
+
+
 class SocialAccount(TenantOwned, Base):
+    """A connected platform account (0010): tokens only as envelope ciphertext, with the id of the wrapping key."""
+
     __tablename__ = "social_accounts"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "platform", "username", name="uq_social_accounts_handle"),
         UniqueConstraint("tenant_id", "id", name="uq_social_accounts_tenant_id_id"),
         Index("ix_social_accounts_tenant_platform_active", "tenant_id", "platform", "is_active"),
+        CheckConstraint(_in("platform", SOCIAL_PLATFORMS), name="ck_social_accounts_platform"),
+        CheckConstraint(_in("status", ACCOUNT_STATUSES), name="ck_social_accounts_status"),
+        # A reconnect of the same platform account updates its row instead of adding one.
+        Index(
+            "uq_social_accounts_platform_account",
+            "tenant_id",
+            "platform",
+            "platform_account_id",
+            unique=True,
+            postgresql_where=text("platform_account_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     platform: Mapped[str] = mapped_column(String(32))
     username: Mapped[str] = mapped_column(String(255))
-    access_token: Mapped[str] = mapped_column(Text, comment="encrypted at rest (never plaintext)")
+    access_token: Mapped[str | None] = mapped_column(Text, comment="encrypted at rest (never plaintext)")
     refresh_token: Mapped[str | None] = mapped_column(Text, comment="encrypted at rest (never plaintext)")
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     daily_limit: Mapped[int] = mapped_column(Integer, server_default="10")
@@ -456,9 +476,22 @@ class SocialAccount(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    platform_account_id: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(24), server_default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    token_key_id: Mapped[str | None] = mapped_column(String(255))
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scopes: Mapped[str | None] = mapped_column(Text)
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    refresh_lease: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    refresh_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SocialPost(TenantOwned, Base):
+    """One video posted to one account (0010): its state machine, the platform's upload id and the outcome."""
+
     __tablename__ = "social_posts"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "video_id"], ["videos.tenant_id", "videos.id"], ondelete="CASCADE"),
@@ -468,6 +501,14 @@ class SocialPost(TenantOwned, Base):
         Index("ix_social_posts_tenant_video", "tenant_id", "video_id"),
         Index("ix_social_posts_tenant_account_status", "tenant_id", "account_id", "status"),
         Index("ix_social_posts_tenant_platform_posted", "tenant_id", "platform", "posted_at"),
+        CheckConstraint(_in("status", POST_STATUSES), name="ck_social_posts_status"),
+        CheckConstraint(_in("platform", SOCIAL_PLATFORMS), name="ck_social_posts_platform"),
+        CheckConstraint("step >= 0 AND attempts >= 0", name="ck_social_posts_counters"),
+        UniqueConstraint("tenant_id", "id", name="uq_social_posts_tenant_id_id"),
+        # The schedule's one query: due posts of every tenant, oldest first.
+        Index("ix_social_posts_due", "scheduled_for", postgresql_where=text("status = 'scheduled'")),
+        Index("ix_social_posts_tenant_account_scheduled", "tenant_id", "account_id", "scheduled_for"),
+        Index("ix_social_posts_tenant_created", "tenant_id", text("created_at DESC")),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -476,14 +517,47 @@ class SocialPost(TenantOwned, Base):
     platform: Mapped[str] = mapped_column(String(32))
     post_url: Mapped[str | None] = mapped_column(String(2048))
     platform_post_id: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[str] = mapped_column(String(16), server_default="scheduled")
     error_message: Mapped[str | None] = mapped_column(Text)
-    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    caption: Mapped[str] = mapped_column(Text, server_default="")
+    hashtags: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    privacy: Mapped[str | None] = mapped_column(String(32))
+    disclosure: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    step: Mapped[int] = mapped_column(Integer, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    upload_id: Mapped[str | None] = mapped_column(String(2048))
+    upload_state: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    publishing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    history: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class OAuthState(TenantOwned, Base):
+    """A connect flow in progress (0010): its nonce is spent once, by the callback, before it expires."""
+
+    __tablename__ = "oauth_states"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        CheckConstraint(_in("platform", SOCIAL_PLATFORMS), name="ck_oauth_states_platform"),
+        Index("ix_oauth_states_expires", "tenant_id", "expires_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
 
 
 class AnalyticsSnapshot(TenantOwned, Base):
@@ -593,6 +667,18 @@ class ClerkTombstone(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     clerk_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     deleted_at: Mapped[datetime] = _now()
+
+
+class SocialAppUsage(Base):
+    """Calls of a platform app shared by every tenant (0010), per budget and window: reserved when a post is
+    scheduled (e.g. YouTube's 100 videos.insert a day per project), so a post that would break it is refused early."""
+
+    __tablename__ = "social_app_usage"
+    __table_args__ = (CheckConstraint("used >= 0", name="ck_social_app_usage_used"),)
+
+    budget: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class TrendSnapshot(Base):
