@@ -35,8 +35,11 @@ run: install  ## the whole system on http://127.0.0.1:3000 (PORT=3100 for anothe
 fire: install  ## fire a schedule of the running `make run` now: make fire NAME=DailyGenerateFunction (no NAME: list)
 	$(PY) -m local.fire $(NAME)
 
+# Two workers (one per core here); a test file stays on one worker, so the end-to-end files each keep their runtime.
+TEST_WORKERS ?= 2
+
 test: install  ## unit, integration (real PostgreSQL) and end-to-end tests
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install  ## unit tests only (no database)
 	$(PY) -m pytest tests/unit
