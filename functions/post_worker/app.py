@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.parser.types import Json
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from viral.aws.consumer import process_sqs_batch, sqs_processor
 from viral.observability import logger, metrics, tracer
 from viral.social.messages import PostJobMessage
 from viral.social.worker import process_post_job
@@ -18,7 +18,7 @@ class PostJobRecord(SqsRecordModel):
 
 
 # A batch whose every record failed is answered like any other (all listed as failures), not raised.
-processor = BatchProcessor(event_type=EventType.SQS, model=PostJobRecord, raise_on_entire_batch_failure=False)
+processor = sqs_processor(PostJobRecord)
 
 
 def record_handler(record: PostJobRecord) -> str:
@@ -37,4 +37,4 @@ def record_handler(record: PostJobRecord) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_sqs_batch(event, context, processor, record_handler)

@@ -12,6 +12,8 @@ CONSUMERS = {
     "generation_worker": "sqs_generation_job_v1",
     "video_worker": "sqs_video_job_v1",
     "reflexion_worker": "sqs_reflexion_job_v1",
+    "post_worker": "sqs_post_job_v1",
+    "webhook_delivery": "sqs_webhook_deliver_v1",
 }
 
 
