@@ -18,6 +18,7 @@ log = logging.getLogger("local.database")
 DEMO_TENANT_NAME = "Demo tenant"
 DEMO_TENANT_FILE = "demo-tenant-id"
 DEMO_KEY_FILE = "demo-api-key"
+DEMO_PLAN = "PRO"  # 50 concepts a month: a newcomer can try the whole flow several times
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,32 @@ def prepare_database(settings: Settings) -> LocalDatabase:
 
 
 def ensure_demo_tenant(id_file: Path) -> uuid.UUID:
-    """The demo tenant's id: the one stored in `id_file`, created in this database once if it is not there yet."""
+    """The demo tenant's id: the one stored in `id_file`, created in this database once if it is not there yet.
+
+    A new demo tenant is put on DEMO_PLAN (and one still on FREE from an older `make run` is moved to it).
+    """
     stored = _read_tenant_id(id_file)
-    if stored is not None and any(tenant.id == stored for tenant in list_tenants()):
-        return stored
+    existing = next((tenant for tenant in list_tenants() if tenant.id == stored), None) if stored else None
+    if existing is not None:
+        if existing.subscription_tier == "FREE":
+            _put_on_demo_plan(existing.id)
+        return existing.id
     tenant = create_tenant(DEMO_TENANT_NAME, tenant_id=stored)
+    _put_on_demo_plan(tenant.id)
     id_file.parent.mkdir(parents=True, exist_ok=True)
     partial = id_file.with_suffix(".tmp")
     partial.write_text(f"{tenant.id}\n", encoding="utf-8")
     os.replace(partial, id_file)
     log.info("created the demo tenant %s", tenant.id)
     return tenant.id
+
+
+def _put_on_demo_plan(tenant_id: uuid.UUID) -> None:
+    from viral.billing.service import set_plan
+    from viral.tenancy import tenant_scope
+
+    with tenant_scope(tenant_id):
+        set_plan(DEMO_PLAN)
 
 
 def _read_tenant_id(id_file: Path) -> uuid.UUID | None:

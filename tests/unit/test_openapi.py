@@ -16,7 +16,9 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 def test_openapi_document_is_current() -> None:
     generated = json.loads(openapi_document(build_app()))
     committed = json.loads(DOCUMENT.read_text())
-    assert committed == generated, "docs/openapi.json is stale: run `.venv/bin/viral openapi`"
+    assert committed == generated, (
+        "docs/openapi.json is stale: run `.venv/bin/viral openapi --output docs/openapi.json`"
+    )
 
 
 def test_template_routes_match_the_resolver_routes() -> None:

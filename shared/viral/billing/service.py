@@ -29,7 +29,7 @@ from viral.billing.events import (
     tenant_hint,
 )
 from viral.billing.messages import ReconcileMessage, StripeEventMessage, SubscriptionSnapshot
-from viral.billing.plans import PAID_TIERS, price_ids
+from viral.billing.plans import PAID_TIERS, PLANS, price_ids
 from viral.billing.repository import (
     SETTLED,
     BillingRepository,
@@ -316,3 +316,37 @@ def run_billing_task(task: BillingTask, *, now: datetime | None = None) -> Billi
     if task == "reconcile":
         return schedule_reconciliation(now=now)
     return reset_expired_quotas(now=now)
+
+
+# --- operator overrides (CLI) -----------------------------------------------------------------------------------
+
+
+def set_plan(tier: str) -> BillingState:
+    """Put the current tenant on `tier` (its monthly concept quota follows the plan); usage is left as it is.
+
+    An operator's override: a tenant with a Stripe subscription gets Stripe's plan back at the next event or
+    reconciliation.
+    """
+    plan = PLANS.get(tier)
+    if plan is None:
+        raise InvalidInput(f"unknown plan {tier!r}; one of {', '.join(PLANS)}")
+    with unit_of_work() as uow:
+        billing = uow.repository(BillingRepository)
+        if billing.state(lock=True) is None:
+            raise NotFound(f"tenant {current_tenant()} not found")
+        billing.apply({"subscription_tier": plan.tier, "monthly_quota": plan.concepts_per_month})
+        state = billing.state()
+    assert state is not None  # the row was locked above
+    return state
+
+
+def reset_quota() -> BillingState:
+    """Set the current tenant's used concept and video quota of this period back to zero."""
+    with unit_of_work() as uow:
+        billing = uow.repository(BillingRepository)
+        if billing.state(lock=True) is None:
+            raise NotFound(f"tenant {current_tenant()} not found")
+        billing.apply({"used_quota": 0, "used_video_quota": 0})
+        state = billing.state()
+    assert state is not None
+    return state

@@ -25,6 +25,8 @@ LIBRARY = Path(__file__).with_name("concept_library.json")
 EASTERN = ZoneInfo("America/New_York")
 MAX_PER_CATEGORY = 3
 MAX_CONCEPTS = 36
+DEFAULT_CONCEPTS = 6
+"""Concepts a POST /api/generate without `count` makes: a small batch, so one try does not use up a month."""
 TIME_RANGES = ("0:00-0:03", "0:03-0:08", "0:08-0:15", "0:15-0:20")
 
 # Our posting schedule, in New York local time: (weekday 0=Monday, hour, minute, why).

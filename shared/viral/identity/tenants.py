@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from viral.db.uow import system_unit_of_work, unit_of_work
-from viral.errors import InvalidInput
+from viral.errors import InvalidInput, NotFound
 from viral.identity.tenant_repository import TenantRecord, TenantRepository, TenantSystemRepository
 
 
@@ -16,6 +16,15 @@ def create_tenant(name: str, *, tenant_id: uuid.UUID | None = None) -> TenantRec
         raise InvalidInput("tenant name must be 1 to 200 characters")
     with unit_of_work(tenant_id or uuid.uuid4()) as uow:
         return uow.repository(TenantRepository).create(name=name)
+
+
+def get_tenant(tenant_id: uuid.UUID) -> TenantRecord:
+    """One tenant by id (read in its own scope); NotFound naming the id when there is no such tenant."""
+    with unit_of_work(tenant_id) as uow:
+        found = uow.repository(TenantRepository).get()
+    if found is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return found
 
 
 def list_tenants(*, daily_generation_only: bool = False) -> list[TenantRecord]:

@@ -28,6 +28,11 @@ FORMAT_NAME = "dexie"
 FORMAT_VERSION = 1
 ROW_PREFIX = "data.data.item.rows.item"
 READ_SIZE = 256 * 1024
+MAX_ROW_DEPTH = 32
+"""Nesting a row may have (a dashboard row needs about 6): deeper rows are refused before they are built."""
+ROW_DEPTH = 5  # the containers around a row: the root, data, data.data, the table entry, its rows
+MAX_KEY_LENGTH = 256
+"""Characters a field name may have, anywhere in the file."""
 
 
 class DexieFormatError(Exception):
@@ -130,7 +135,8 @@ def _number(value: Any) -> bool:
 class DexieReader:
     """Iterate a file's header, tables and rows in file order; afterwards `size` and `sha256` describe the bytes.
 
-    Raises DexieFormatError (codes NOT_JSON, TRUNCATED, TOO_LARGE, WRONG_FORMAT, UNSUPPORTED_FORMAT_VERSION) at the
+    Raises DexieFormatError (codes NOT_JSON, TRUNCATED, TOO_LARGE, TOO_DEEP, KEY_TOO_LONG, WRONG_FORMAT,
+    UNSUPPORTED_FORMAT_VERSION) at the
     point the file stops being readable; rows before that point have been yielded already.
     """
 
@@ -183,7 +189,21 @@ class DexieReader:
         return DexieFormatError("NOT_JSON", f"the file is not valid JSON ({first_line})")
 
     def _watch(self, events: Iterator[tuple[str, str, Any]], state: _State, pending: deque[Item]) -> Iterator[Any]:
+        depth = 0
         for event in events:
+            kind = event[1]
+            if kind == "start_map" or kind == "start_array":
+                depth += 1
+                if depth > ROW_DEPTH + MAX_ROW_DEPTH:  # checked on the event, before the row is built
+                    raise DexieFormatError("TOO_DEEP", f"a row is nested deeper than {MAX_ROW_DEPTH} levels")
+            elif kind == "end_map" or kind == "end_array":
+                depth -= 1
+            elif kind == "map_key" and len(event[2]) > MAX_KEY_LENGTH:
+                raise DexieFormatError(
+                    "KEY_TOO_LONG",
+                    f"a field name is longer than {MAX_KEY_LENGTH} characters ({len(event[2]):,}, "
+                    f"starting {event[2][:40]!r})",
+                )
             if not event[0].startswith(ROW_PREFIX):
                 self._on_event(event[0], event[1], event[2], state, pending)
             yield event

@@ -10,6 +10,18 @@ from viral.wire import CamelModel
 
 MAX_LISTED_ROWS = 20
 """Skipped rows listed one by one per table (every one is counted in `skipReasons`)."""
+MAX_LISTED_FIELDS = 50
+"""Distinct ignored field names listed per table (the others are counted in `ignoredFieldsNotListed`)."""
+MAX_NAME_IN_REPORT = 64
+"""Characters of a field name or row id the report repeats (longer ones end in an ellipsis)."""
+
+
+def shorten(text: str | None, limit: int = MAX_NAME_IN_REPORT) -> str | None:
+    """A file's string as the report quotes it: at most `limit` characters, so a report stays small."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "\u2026"
+
 
 ImportStatus = Literal["imported", "checked", "refused"]
 
@@ -59,7 +71,12 @@ class TableReport(CamelModel):
     skip_reasons: dict[str, int] = Field(default_factory=dict)
     skipped_rows: list[SkippedRow] = Field(default_factory=list, description=f"the first {MAX_LISTED_ROWS}")
     ignored_fields: dict[str, int] = Field(
-        default_factory=dict, description="row fields the original's types do not have, not stored (field: rows)"
+        default_factory=dict,
+        description=f"row fields the original's types do not have, not stored (field: rows); the first "
+        f"{MAX_LISTED_FIELDS} names, each cut to {MAX_NAME_IN_REPORT} characters",
+    )
+    ignored_fields_not_listed: int = Field(
+        default=0, description="ignored fields of names beyond the listed ones (field occurrences)"
     )
     children: list[ChildCounts] = Field(default_factory=list)
     sha256: str | None = None
@@ -68,7 +85,15 @@ class TableReport(CamelModel):
         self.skipped += 1
         self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
         if len(self.skipped_rows) < MAX_LISTED_ROWS:
-            self.skipped_rows.append(SkippedRow(index=index, id=row_id, reason=reason))
+            self.skipped_rows.append(SkippedRow(index=index, id=shorten(row_id), reason=reason))
+
+    def ignore_field(self, name: str) -> None:
+        """Count a row field that is not stored: by name for the first names, the rest in one number."""
+        shown = shorten(name) or ""
+        if shown in self.ignored_fields or len(self.ignored_fields) < MAX_LISTED_FIELDS:
+            self.ignored_fields[shown] = self.ignored_fields.get(shown, 0) + 1
+        else:
+            self.ignored_fields_not_listed += 1
 
 
 class FileInfo(CamelModel):

@@ -47,6 +47,7 @@ from viral.imports.report import (
     ImportReport,
     TableReport,
     refuse,
+    shorten,
 )
 from viral.imports.repository import IMPORT_JOB_TYPE, ImportRepository, Outcome
 from viral.observability import logger
@@ -156,7 +157,7 @@ class _TableRun:
             raise self.refuse_row("INVALID_ROW", row.index, row_id(row), invalid.message, invalid.details) from None
         report.parsed += 1
         for name in mapped.ignored_fields:
-            report.ignored_fields[name] = report.ignored_fields.get(name, 0) + 1
+            report.ignore_field(name)
         if (earlier := self.ids.setdefault(mapped.id, row.index)) != row.index:
             raise self.refuse_row("DUPLICATE_ID", row.index, mapped.id, f"the id is also used by row {earlier}")
         if self.spec.name == "generations":
@@ -198,6 +199,7 @@ class _TableRun:
     def refuse_row(
         self, code: str, index: int, row_id: str | None, message: str, details: list[dict[str, str]] | None = None
     ) -> ImportRefused:
+        row_id = shorten(row_id)  # an id is the file's string: the report quotes at most its start
         where = f"{self.report.name} row {index}" + (f" (id {row_id})" if row_id else "")
         return ImportRefused(
             ImportProblem(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pydantic import Field
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from viral.db.engine import get_engine
@@ -28,7 +29,8 @@ def check_health() -> Health:
             revision = connection.execute(text("select version_num from alembic_version")).scalar_one_or_none()
     except Retryable:
         return Health(status="degraded", database="unreachable", latency_ms=_ms(started))
-    except DomainError:  # reachable, but not migrated or not granted to the runtime role
+    except (DomainError, sa_exc.DBAPIError):
+        # Reachable, but not ready: not migrated (no alembic_version), the runtime role not created yet, or not granted.
         return Health(status="degraded", database="not ready", latency_ms=_ms(started))
     return Health(status="ok", database="ok", schema_revision=revision, latency_ms=_ms(started))
 

@@ -228,13 +228,17 @@ def test_generate_route_answers_the_original_shape_and_429_with_nothing_written(
     body = first.json()
     assert first.status == HTTPStatus.OK
     assert {"id", "date", "concepts", "trends", "isFavorite", "quota"} <= set(body)
-    assert body["quota"]["used"] == 10
+    assert len(body["concepts"]) == 6  # no body: the default batch, not the whole month
+    assert body["quota"]["used"] == 6
+    rest = gateway.request("POST", "/api/generate", headers=headers).json()
+    assert len(rest["concepts"]) == 4  # what is left of FREE's 10
+    assert rest["quota"]["used"] == 10
     refused = gateway.request("POST", "/api/generate", headers=headers)
     assert refused.status == HTTPStatus.TOO_MANY_REQUESTS
     assert refused.json()["code"] == "QUOTA_EXCEEDED"
     assert refused.json()["error"] == "Quota exceeded"
     history = gateway.request("GET", "/api/history", headers=headers).json()
-    assert history["total"] == 1
+    assert history["total"] == 2
 
 
 def test_generate_route_choices_and_bad_body(gateway: Gateway, tenant_a: uuid.UUID, owner_engine: Engine) -> None:

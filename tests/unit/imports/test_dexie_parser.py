@@ -353,3 +353,26 @@ def test_upload_keys_name_one_tenant_and_import() -> None:
     for bad in (f"imports/{tenant}/{import_id}.json.gz", f"imports/{tenant}/x/{import_id}.json", "imports//.json"):
         with pytest.raises(InvalidInput):
             parse_import_key(bad)
+
+
+def test_a_row_nested_deeper_than_the_bound_is_refused_before_it_is_built() -> None:
+    from viral.imports.dexie import MAX_ROW_DEPTH
+
+    content = doc({"tableName": "generations", "inbound": True, "rows": [{"id": "a", "x": "MARK"}]})
+    deep = content.replace(b'"MARK"', b"[" * 3000 + b"]" * 3000)
+    error = refusal(deep)
+    assert error.code == "TOO_DEEP"
+    assert str(MAX_ROW_DEPTH) in error.message
+    within = content.replace(b'"MARK"', b"[" * (MAX_ROW_DEPTH - 2) + b"]" * (MAX_ROW_DEPTH - 2))
+    assert [i.value["id"] for i in items(within) if isinstance(i, Row)] == ["a"]
+
+
+def test_a_field_name_longer_than_the_bound_is_refused() -> None:
+    from viral.imports.dexie import MAX_KEY_LENGTH
+
+    ok = {"tableName": "generations", "inbound": True, "rows": [{"id": "a", "k" * MAX_KEY_LENGTH: 1}]}
+    assert len([i for i in items(doc(ok)) if isinstance(i, Row)]) == 1
+    too_long = {"tableName": "generations", "inbound": True, "rows": [{"id": "a", "k" * (MAX_KEY_LENGTH + 1): 1}]}
+    error = refusal(doc(too_long))
+    assert error.code == "KEY_TOO_LONG"
+    assert len(error.message) < 200

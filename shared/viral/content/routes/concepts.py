@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import Field, field_validator
 
 from viral.content.answers import GenerateAnswer, TrendsAnswer
-from viral.content.concepts import MAX_CONCEPTS, ConceptRequest
+from viral.content.concepts import DEFAULT_CONCEPTS, MAX_CONCEPTS, ConceptRequest
 from viral.content.generation import generate
 from viral.content.scoring import PLATFORMS
 from viral.content.trends import current_trends, refresh_shared_trends, trends_answer
@@ -23,7 +23,7 @@ router = Router()
 
 
 class GenerateBody(CamelModel):
-    """Optional choices; with no body the call makes up to 36 concepts across every category."""
+    """Optional choices; with no body the call makes 6 concepts (`count` up to 36) across every category."""
 
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=12)
     platforms: list[Platform] | None = Field(default=None, min_length=1, max_length=3)
@@ -47,7 +47,7 @@ def post_generate(body: Annotated[GenerateBody | None, Body()] = None) -> dict[s
     require_scope(router, "generate")
     choices = body or GenerateBody()
     request = ConceptRequest(
-        count=choices.count or MAX_CONCEPTS,
+        count=choices.count or DEFAULT_CONCEPTS,
         categories=frozenset(choices.categories) if choices.categories else None,
         platforms=tuple(choices.platforms or PLATFORMS),
     )
