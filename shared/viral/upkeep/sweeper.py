@@ -133,7 +133,9 @@ def _video(row: StuckRow, now: datetime) -> Outcome:
         if video is None:
             return None  # it moved, or another sweep took it
         job_id = uow.repository(StuckJobRepository).id_for(f"video:{video.id}")
-        if job_id is not None and video.created_at > now - timedelta(seconds=VIDEO_FAIL_S):
+        if video.created_at > now - timedelta(seconds=VIDEO_FAIL_S):
+            if job_id is None:  # nothing to re-send it with (never for a requested video): it fails at the deadline
+                return None
             return VideoJobMessage(video_id=video.id, tenant_id=row.tenant_id, job_id=job_id, step=video.step)
         reason = "no worker picked the video up in time: it failed and its video quota was refunded"
         uow.repository(StuckVideoRepository).fail_queued(
