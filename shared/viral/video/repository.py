@@ -95,8 +95,11 @@ _QUOTA = text(
 select used_video_quota, plan.total from tenants, plan where id = :tenant
 """
 )
+# A refund goes back into the period the video was charged to: once the quota period rolled over (a reset set a
+# later period start), the old period is closed and the new one owes nothing, so nothing is credited.
 _REFUND = text("""
-update tenants set used_video_quota = greatest(used_video_quota - 1, 0), updated_at = now() where id = :tenant
+update tenants set used_video_quota = greatest(used_video_quota - 1, 0), updated_at = now()
+ where id = :tenant and (quota_period_start is null or quota_period_start <= :taken_at)
 """)
 
 
@@ -186,8 +189,10 @@ class VideoRepository(TenantRepositoryBase[Video]):
         used, total = self.session.execute(_QUOTA, params).one()
         return VideoQuota(granted=False, used=used, total=total)
 
-    def refund_quota(self) -> None:
-        self.session.execute(_REFUND, {"tenant": self.tenant_id})
+    def refund_quota(self, *, taken_at: datetime) -> bool:
+        """Give back the video charged at `taken_at`, if its quota period is still the current one; whether it was."""
+        result: Any = self.session.execute(_REFUND, {"tenant": self.tenant_id, "taken_at": taken_at})
+        return bool(result.rowcount)
 
     def get(self, video_id: uuid.UUID) -> VideoRecord | None:
         row = self.session.scalars(self._select().where(Video.id == video_id)).one_or_none()

@@ -450,7 +450,7 @@ class _Worker:
     def _fail(self, uow: UnitOfWork, video: VideoRecord, reason: str) -> None:
         self._move(uow, video, Event.FAIL, error_message=reason[:2000], lease_until=None)
         if video.provider != "upload":
-            uow.repository(VideoRepository).refund_quota()
+            uow.repository(VideoRepository).refund_quota(taken_at=video.created_at)
         uow.repository(JobRepository).finish(self.message.job_id, status="failed", error=reason[:2000])
         emit(uow, "video.failed", {"videoId": str(video.id), "conceptId": video.concept_id, "error": reason[:500]})
         business_metric("Videos", provider=video.provider, status="failed")

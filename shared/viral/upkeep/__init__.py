@@ -1,0 +1,1 @@
+"""Upkeep: cross-domain housekeeping schedules (the sweeper), above video, content and social."""
