@@ -206,6 +206,9 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=300, description="First retry delay of a failed webhook; each next one is 3x (jittered)."
     )
     # Analytics (viral.analytics).
+    analytics_queue_url: str | None = Field(
+        default=None, description="SQS queue of per-tenant analytics collection runs (analytics-jobs)."
+    )
     analytics_feedback_age_h: int = Field(
         default=72,
         ge=1,

@@ -7,6 +7,7 @@ the tests move a post's publishing time back to make it old.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from viral.social import posts
 from viral.tenancy import tenant_scope
 
 from tests import factories
-from tests.events import load_handler
+from tests.events import LambdaContext, load_event, load_handler
 from tests.fakes.social_platforms import SocialAws, connect_sandbox, social_aws
 from tests.gateway import Gateway
 
@@ -227,3 +228,29 @@ def test_the_alert_rules_fire_on_failed_posts_and_videos(
     alerts = gateway.request("GET", "/api/metrics?format=alerts", headers=key_of(tenant_a)).json()["alerts"]
     severities = sorted(a["severity"] for a in alerts)
     assert severities == ["critical", "warning", "warning"], alerts
+
+
+def test_the_schedule_fans_out_per_tenant_and_the_worker_collects_each_tenant_once(
+    aws: SocialAws, tenant_a: uuid.UUID, tenant_b: uuid.UUID, owner_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from viral.settings import get_settings
+
+    post = published(aws, tenant_a, owner_engine, age=timedelta(hours=2))
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="analytics-jobs")["QueueUrl"]
+    monkeypatch.setenv("ANALYTICS_QUEUE_URL", url)
+    get_settings.cache_clear()
+    report = load_handler("analytics_schedule").lambda_handler(load_event("schedule_analytics"), LambdaContext())
+    template = load_event("sqs_analytics_job_v1")["Records"][0]
+    records = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            records.append({**template, "messageId": message["MessageId"], "body": message["Body"]})
+    tenants = {json.loads(r["body"])["tenantId"] for r in records}
+    assert report["enqueued"] == report["tenants"] == len(records) and {str(tenant_a), str(tenant_b)} <= tenants
+    worker = load_handler("analytics_worker").lambda_handler
+    # Every record delivered twice: the second delivery finds its snapshot written and writes nothing.
+    assert worker({"Records": records + records}, LambdaContext()) == {"batchItemFailures": []}
+    assert len(rows(owner_engine, "select id from analytics_snapshots where post_id = :p", p=post.id)) == 1
+    assert rows(owner_engine, "select id from analytics_snapshots where tenant_id = :t", t=tenant_b) == []

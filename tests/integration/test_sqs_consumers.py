@@ -12,6 +12,7 @@ CONSUMERS = {
     "generation_worker": "sqs_generation_job_v1",
     "video_worker": "sqs_video_job_v1",
     "reflexion_worker": "sqs_reflexion_job_v1",
+    "analytics_worker": "sqs_analytics_job_v1",
 }
 
 

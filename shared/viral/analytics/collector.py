@@ -144,3 +144,20 @@ def derive_feedback(post_id: uuid.UUID, snapshot_id: uuid.UUID, figures: Figures
             return False  # a concurrent run derived it first
         reflect(uow, feedback, written=written)
     return True
+
+
+def schedule_collection(*, now: datetime | None = None) -> dict[str, int]:
+    """The schedule's work: one message per tenant on the analytics queue (batched sends)."""
+    from viral.analytics.messages import AnalyticsJobMessage
+    from viral.aws.sqs import send_batch
+    from viral.identity.tenants import list_tenants
+
+    now = now or datetime.now(UTC)
+    messages = [AnalyticsJobMessage(tenant_id=tenant.id, scheduled_at=now) for tenant in list_tenants()]
+    return {"tenants": len(messages), "enqueued": send_batch(get_settings().analytics_queue_url, messages)}
+
+
+def run_collection_job(tenant_id: uuid.UUID) -> CollectionResult:
+    """One tenant's collection run. Idempotent: a redelivered message finds the snapshots it wrote already there
+    (unique per post and bucket) and the derived feedback too (unique per concept and platform)."""
+    return collect_tenant(tenant_id)
