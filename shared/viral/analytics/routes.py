@@ -59,7 +59,19 @@ def _json(body: dict[str, Any]) -> Response[str]:
     return Response(200, content_types.APPLICATION_JSON, json.dumps(body))
 
 
-@router.get("/api/metrics", summary="The tenant's metrics: Prometheus text (default), JSON, or alerts")
+@router.get(
+    "/api/metrics",
+    summary="The tenant's metrics: Prometheus text (default), JSON, or alerts",
+    responses={
+        200: {
+            "description": "Prometheus text exposition (format=prometheus), or JSON (format=json or alerts)",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 def tenant_metrics(
     format: Annotated[str | None, Query(max_length=16, description="prometheus (default), json or alerts")] = None,
 ) -> Response[str]:
