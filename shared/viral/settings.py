@@ -205,6 +205,16 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(
         default=5.0, ge=0, le=300, description="First retry delay of a failed webhook; each next one is 3x (jittered)."
     )
+    # Analytics (viral.analytics).
+    analytics_queue_url: str | None = Field(
+        default=None, description="SQS queue of per-tenant analytics collection runs (analytics-jobs)."
+    )
+    analytics_feedback_age_h: int = Field(
+        default=72,
+        ge=1,
+        le=720,
+        description="A post's age (hours) whose snapshot becomes performance feedback for its concept.",
+    )
     # Social accounts and publishing (viral.social).
     post_queue_url: str | None = Field(default=None, description="SQS queue of post jobs (post-jobs).")
     social_secret_name: str | None = Field(

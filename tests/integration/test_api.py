@@ -84,6 +84,8 @@ TENANT_ROUTES = [
     ("GET", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
     ("PATCH", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
     ("DELETE", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ("GET", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e/metrics"),
+    ("GET", "/api/metrics?format=json"),
 ]
 
 

@@ -14,6 +14,7 @@ CONSUMERS = {
     "reflexion_worker": "sqs_reflexion_job_v1",
     "post_worker": "sqs_post_job_v1",
     "webhook_delivery": "sqs_webhook_deliver_v1",
+    "analytics_worker": "sqs_analytics_job_v1",
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from viral.analytics import routes as analytics_routes
 from viral.api.middleware import authenticated
 from viral.api.openapi import openapi_document
 from viral.billing import routes as billing_routes
@@ -78,7 +79,15 @@ def build_app() -> APIGatewayRestResolver:
         return Response(status_code=status, content_type="application/json", body=result.wire())
 
     domain_routes = (history, generations, identity_routes, feedback, operations_routes, concepts, reflexion)
-    for module in (*domain_routes, billing_routes, video_routes, import_routes, outbound_routes, social_routes):
+    for module in (
+        *domain_routes,
+        billing_routes,
+        video_routes,
+        import_routes,
+        outbound_routes,
+        social_routes,
+        analytics_routes,
+    ):
         if module.router.api_resolver is not None:
             raise RuntimeError(f"{module.__name__}.router already belongs to another resolver")
         app.include_router(module.router)

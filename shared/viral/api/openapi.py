@@ -65,6 +65,7 @@ TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/webhook-endpoints", "webhook-endpoints", "Outbound webhooks: endpoints, signing secrets, deliveries"),
     ("/api/social", "social", "Connected TikTok, YouTube, Instagram and sandbox accounts"),
     ("/api/posts", "posts", "Scheduled and published posts"),
+    ("/api/metrics", "metrics", "The tenant's metrics: Prometheus text, JSON and alerts"),
 )
 
 

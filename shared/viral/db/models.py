@@ -232,6 +232,15 @@ class PerformanceFeedback(TenantOwned, Base):
         Index("ix_feedback_tenant_category", "tenant_id", "category"),
         Index("ix_feedback_tenant_concept", "tenant_id", "concept_id"),
         Index("ix_feedback_tenant_platform_reported", "tenant_id", "platform", "reported_at"),
+        # One feedback derived from the platform's figures per concept and platform (0012).
+        Index(
+            "uq_feedback_derived",
+            "tenant_id",
+            "concept_id",
+            "platform",
+            unique=True,
+            postgresql_where=text("data_source = 'api'"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -248,6 +257,7 @@ class PerformanceFeedback(TenantOwned, Base):
     engagement_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4))
     reported_at: Mapped[datetime] = _now()
     data_source: Mapped[str] = mapped_column(String(16), server_default="manual")
+    snapshot_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the snapshot a derived entry read
 
 
 class SelfCritique(TenantOwned, Base):
@@ -435,6 +445,7 @@ SOCIAL_PLATFORMS = ("tiktok", "youtube", "instagram", "sandbox")
 ACCOUNT_STATUSES = ("active", "reconnect_required", "disconnected")
 # The post state machine (0010); the transitions are in viral/social/lifecycle.py, in one table.
 POST_STATUSES = ("scheduled", "publishing", "processing", "published", "failed", "unconfirmed", "canceled")
+SNAPSHOT_BUCKETS = ("1h", "6h", "24h", "72h", "7d", "30d")
 POST_OPEN = ("scheduled", "publishing", "processing")
 
 
@@ -561,23 +572,38 @@ class OAuthState(TenantOwned, Base):
 
 
 class AnalyticsSnapshot(TenantOwned, Base):
+    """A published post's figures at one age after publishing (0012): the platform's raw answer, the normalised
+    figures (None where the platform gave none) and the platform definition they follow."""
+
     __tablename__ = "analytics_snapshots"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "video_id"], ["videos.tenant_id", "videos.id"], ondelete="CASCADE"),
-        Index("ix_snapshots_tenant_video_at", "tenant_id", "video_id", "snapshot_at"),
-        Index("ix_snapshots_tenant_platform_at", "tenant_id", "platform", "snapshot_at"),
+        ForeignKeyConstraint(
+            ["tenant_id", "post_id"],
+            ["social_posts.tenant_id", "social_posts.id"],
+            ondelete="CASCADE",
+            name="fk_snapshots_post",
+        ),
+        CheckConstraint(_in("bucket", SNAPSHOT_BUCKETS), name="ck_snapshots_bucket"),
+        UniqueConstraint("tenant_id", "post_id", "bucket", name="uq_snapshots_post_bucket"),
+        UniqueConstraint("tenant_id", "id", name="uq_snapshots_tenant_id_id"),
+        Index("ix_snapshots_tenant_collected", "tenant_id", "collected_at"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    video_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     platform: Mapped[str] = mapped_column(String(32))
-    views: Mapped[int] = mapped_column(BigInteger)
-    likes: Mapped[int] = mapped_column(BigInteger)
-    shares: Mapped[int] = mapped_column(BigInteger)
-    comments: Mapped[int] = mapped_column(BigInteger)
-    watch_time: Mapped[int | None] = mapped_column(Integer)
-    engagement_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4))
-    snapshot_at: Mapped[datetime] = _now()
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    shares: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    post_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    bucket: Mapped[str] = mapped_column(String(8))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    saves: Mapped[int | None] = mapped_column(BigInteger)
+    watch_time_s: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    avg_view_duration_s: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    completion_rate: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))
+    methodology: Mapped[str] = mapped_column(String(120))
+    collected_at: Mapped[datetime] = _now()
 
 
 class Job(TenantOwned, Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,20 @@ class FeedbackRepository(TenantRepositoryBase[PerformanceFeedback]):
     def add_once(self, feedback: schema.PerformanceFeedback) -> None:
         """Insert unless a feedback with this id exists already."""
         self.session.execute(insert(PerformanceFeedback).values(self._values(feedback)).on_conflict_do_nothing())
+
+    def add_derived(self, feedback: schema.PerformanceFeedback, snapshot_id: uuid.UUID) -> bool:
+        """Insert a feedback read from the platform (data source `api`) unless its concept and platform have one
+        already; whether it was inserted."""
+        values = {**self._values(feedback), "data_source": "api", "snapshot_id": snapshot_id}
+        statement = (
+            insert(PerformanceFeedback)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "concept_id", "platform"], index_where=text("data_source = 'api'")
+            )
+            .returning(PerformanceFeedback.id)
+        )
+        return self.session.execute(statement).first() is not None
 
     def recent(self, *, limit: int) -> list[schema.PerformanceFeedback]:
         rows = self.session.scalars(

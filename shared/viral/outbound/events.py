@@ -37,7 +37,7 @@ CATALOGUE: dict[str, EventType] = {
         EventType("post.published", "A post went live on a social platform.", False),
         EventType("post.failed", "A post was refused by the platform.", False),
         EventType("post.unconfirmed", "The platform did not confirm a post in time; it is being reconciled.", False),
-        EventType("metrics.collected", "New performance figures of a post were collected.", False),
+        EventType("metrics.collected", "New performance figures of a post were collected.", True),
         EventType("critique.created", "A self-critique was written from a concept's real performance.", True),
         EventType("model.adjusted", "The viral score model was adjusted (a new model version).", True),
         EventType("quota.low", "80% of the month's concept quota is used.", True),
