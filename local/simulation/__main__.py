@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -20,6 +21,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=3, help="sandbox accounts to connect (1-10)")
     parser.add_argument("--posts-per-day", type=int, default=3, help="posts a day per account (1-6)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where runs keep their state (default: .local/simulations/)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.days <= 365:
         parser.error("--days must be 1-365")
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         os.environ.setdefault(name, value)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    from local.simulation.run import Options, Simulation
+    from local.simulation.run import SIMULATIONS, Options, Simulation
 
     options = Options(
         days=args.days,
@@ -53,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Functions print their metrics (EMF) to stdout, as in Lambda: here it is the console, and --json owns it.
     with contextlib.redirect_stdout(sys.stderr):
-        result = Simulation(options).run()
+        result = Simulation(options, root=args.workdir or SIMULATIONS).run()
     if args.json:
         print(json.dumps(result, indent=2))
     else:

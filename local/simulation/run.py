@@ -169,7 +169,9 @@ class Simulation:
             order = json.dumps(["luma", "storyboard"])
             values["VIDEO_PROVIDER_TIERS"] = f'{{"premium": {order}, "standard": {order}, "economy": {order}}}'
         else:
-            values["VIDEO_PROVIDER_TIERS"] = '{"premium": ["storyboard"], "standard": ["storyboard"], "economy": ["storyboard"]}'
+            values["VIDEO_PROVIDER_TIERS"] = (
+                '{"premium": ["storyboard"], "standard": ["storyboard"], "economy": ["storyboard"]}'
+            )
         os.environ.update(values)
         from viral.aws import reset_clients
         from viral.settings import get_settings
@@ -225,7 +227,7 @@ class Simulation:
         for index in range(self.options.accounts):
             self._connect_account(stack, network, f"creator-{index + 1}")
         self._api(stack, "PUT", "/api/user/settings", {"dailyGeneration": True})
-        self._api(  # TEMP-AUTOPILOT
+        self._api(
             stack,
             "PUT",
             "/api/autopilot",
@@ -234,9 +236,6 @@ class Simulation:
 
     def _api(self, stack: Any, method: str, target: str, body: Any = None) -> Any:
         response = stack.request(method, target, body=body, headers={"Authorization": f"Bearer {self.state.api_key}"})
-        if response.status == 404 and "autopilot" in target:  # TEMP-AUTOPILOT
-            log.warning("no autopilot yet")
-            return None
         if response.status >= 400:
             raise RuntimeError(f"{method} {target} answered {response.status}: {response.body[:500]!r}")
         return json.loads(response.body) if response.body else None
@@ -397,8 +396,7 @@ class Simulation:
                 e=end,
             )
             platforms = [
-                row[0]
-                for row in connection.run("SELECT DISTINCT platform FROM videos WHERE tenant_id = :t", t=tenant)
+                row[0] for row in connection.run("SELECT DISTINCT platform FROM videos WHERE tenant_id = :t", t=tenant)
             ] or list(PLATFORMS)
             predicted, actual, original = [], [], []
             for category, data in concepts:

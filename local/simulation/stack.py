@@ -34,7 +34,7 @@ log = logging.getLogger("local.simulation")
 MAX_DRAIN_ROUNDS = 200  # a queue that never empties is a bug to report, not a loop to wait on
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - not an error of the code under test: the process "died"
+class SimulatedCrash(BaseException):
     """Raised inside a function to stand for its process being killed: nothing after it runs, nothing is acked."""
 
 
