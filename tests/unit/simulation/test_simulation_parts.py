@@ -111,7 +111,7 @@ def test_the_report_is_one_page_with_four_titled_charts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("arguments", [["--days", "0"], ["--days", "2", "--accounts", "11"], []])
 def test_the_command_refuses_bad_options_with_a_usage_error(arguments: list[str]) -> None:
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "viral.cli", "simulate", *arguments],
         cwd=REPO,
         capture_output=True,
