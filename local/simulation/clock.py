@@ -22,19 +22,19 @@ from sqlalchemy import URL
 SCHEMA = "sim"
 _CALLS_NOW = re.compile(r"(?<![.\w])now\(\)")
 
-_INSTALL = f"""  # noqa: S608 - constant names, no input
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {SCHEMA}.clock (
+_INSTALL = """
+CREATE SCHEMA IF NOT EXISTS sim;
+CREATE TABLE IF NOT EXISTS sim.clock (
   id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
   offset_s double precision NOT NULL
 );
-INSERT INTO {SCHEMA}.clock (id, offset_s) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
-CREATE OR REPLACE FUNCTION {SCHEMA}.now() RETURNS timestamptz
+INSERT INTO sim.clock (id, offset_s) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+CREATE OR REPLACE FUNCTION sim.now() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT pg_catalog.now() + make_interval(secs => (SELECT offset_s FROM {SCHEMA}.clock WHERE id = 1)) $$;
-GRANT USAGE ON SCHEMA {SCHEMA} TO PUBLIC;
-GRANT SELECT ON {SCHEMA}.clock TO PUBLIC;
-GRANT EXECUTE ON FUNCTION {SCHEMA}.now() TO PUBLIC;
+AS $$ SELECT pg_catalog.now() + make_interval(secs => (SELECT offset_s FROM sim.clock WHERE id = 1)) $$;
+GRANT USAGE ON SCHEMA sim TO PUBLIC;
+GRANT SELECT ON sim.clock TO PUBLIC;
+GRANT EXECUTE ON FUNCTION sim.now() TO PUBLIC;
 """
 
 
