@@ -16,6 +16,7 @@ again by the system's own sweeper, as it would be after an outage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -127,6 +128,7 @@ class Simulation:
             self.original.weights = self.state.original_weights
         self.faults.injected = dict(self.state.faults)
         self._concepts: dict[str, tuple[str, dict[str, Any], str]] = {}  # post id -> (category, breakdown, platform)
+        self._closing: list[Any] = []
 
     # --- state ---------------------------------------------------------------------------------------------
 
@@ -263,20 +265,19 @@ class Simulation:
     def _audience_hook(self, url: Any) -> Any:
         from local.simulation.clock import owner_connection
 
+        connection = owner_connection(url)  # one for the run: the sandbox asks for every post it is shown
+        self._closing.append(connection.close)
+
         def metrics(post_ref: str, published_at: float, now: float) -> dict[str, Any]:
             known = self._concepts.get(post_ref)
             if known is None:
-                connection = owner_connection(url)
-                try:
-                    rows = connection.run(
-                        """SELECT c.category, c.data, v.platform FROM social_posts p
+                rows = connection.run(
+                    """SELECT c.category, c.data, v.platform FROM social_posts p
                              JOIN videos v ON v.tenant_id = p.tenant_id AND v.id = p.video_id
                              JOIN concepts c ON c.tenant_id = v.tenant_id AND c.id = v.concept_id
                             WHERE p.id = :id""",
-                        id=post_ref,
-                    )
-                finally:
-                    connection.close()
+                    id=post_ref,
+                )
                 if not rows:
                     return {}
                 category, data, platform = rows[0]
@@ -300,39 +301,39 @@ class Simulation:
         from local.simulation.stack import SimulatedStack
 
         started = time.monotonic()
-        luma = FakeLuma() if self.options.faults else None
-        if luma is not None:
-            luma.install()
-            luma.server.start()
-            for job_id in self.state.vendor_jobs:  # jobs the vendor accepted before a stop stay on its books
-                luma._new_job(job_id)
         self.state.runs += 1
-        try:
-            with SimulatedStack(TEMPLATE) as stack:
-                # After the stack: its start sets the template's variables, which these refine.
-                self._environment(luma.base_url if luma else None)
-                url = self._database()
-                from viral.social.platforms.sandbox import reset_sandbox, sandbox_network
-
-                reset_sandbox()
-                network = sandbox_network()
-                saved = self.workdir / SANDBOX_FILE
-                if saved.is_file():
-                    network.restore(json.loads(saved.read_text(encoding="utf-8")))
-                network.audience = self._audience_hook(url)
-                stack.delivery_hook = self.faults.delivery_hook
-                with SimulatedClock(url, datetime.fromisoformat(self.state.now)) as clock:
-                    if not self.state.tenant_id:
-                        self._set_up_tenant(stack, network, url)
-                        self._save_state(network)
-                    end = START + timedelta(days=self.options.days)
-                    while clock.now() < end - timedelta(seconds=1):
-                        self._hour(stack, clock, network, url, luma, GATEWAY_TIMEOUT)
-                    result = self._result(url, network, luma, time.monotonic() - started)
-        finally:
+        with contextlib.ExitStack() as exits:
+            exits.callback(self._close_all)
+            luma = exits.enter_context(FakeLuma().running()) if self.options.faults else None
             if luma is not None:
-                luma.server.stop()
-        return result
+                for job_id in self.state.vendor_jobs:  # jobs the vendor accepted before a stop stay on its books
+                    luma._new_job(job_id)
+            stack = exits.enter_context(SimulatedStack(TEMPLATE))
+            # After the stack: its start sets the template's variables, which these refine.
+            self._environment(luma.base_url if luma else None)
+            url = self._database()
+            from viral.social.platforms.sandbox import reset_sandbox, sandbox_network
+
+            reset_sandbox()
+            network = sandbox_network()
+            saved = self.workdir / SANDBOX_FILE
+            if saved.is_file():
+                network.restore(json.loads(saved.read_text(encoding="utf-8")))
+            network.audience = self._audience_hook(url)
+            stack.delivery_hook = self.faults.delivery_hook
+            clock = exits.enter_context(SimulatedClock(url, datetime.fromisoformat(self.state.now)))
+            if not self.state.tenant_id:
+                self._set_up_tenant(stack, network, url)
+                self._save_state(network)
+            end = START + timedelta(days=self.options.days)
+            while clock.now() < end - timedelta(seconds=1):
+                self._hour(stack, clock, network, url, luma, GATEWAY_TIMEOUT)
+            return self._result(url, network, luma, time.monotonic() - started)
+
+    def _close_all(self) -> None:
+        for close in self._closing:
+            close()
+        self._closing.clear()
 
     def _hour(self, stack: Any, clock: Any, network: Any, url: Any, luma: Any, lost_answer: Any) -> None:
         since = datetime.fromisoformat(self.state.now)
@@ -511,7 +512,7 @@ class Simulation:
                 # Every job the vendor accepted belongs to exactly one video, and none is stuck.
                 referenced = [job for job, _ in vendor_videos if job]
                 results[name] = len(referenced) == len(set(referenced)) == len(luma.jobs) and all(
-                    status in ("completed", "failed") for _, status in vendor_videos
+                    status == "ready" for _, status in vendor_videos
                 )
             elif name == "token-expired":
                 results[name] = accounts == 0
