@@ -26,6 +26,7 @@ def record_handler(record: AnalyticsJobRecord) -> int:
     metrics.add_metric(name="AnalyticsSnapshots", unit="Count", value=result.collected)
     metrics.add_metric(name="AnalyticsDerivedFeedback", unit="Count", value=result.derived_feedback)
     metrics.add_metric(name="AnalyticsCollectFailures", unit="Count", value=result.failed)
+    metrics.add_metric(name="AnalyticsCollectDeferred", unit="Count", value=result.deferred)
     return result.collected
 
 

@@ -219,6 +219,42 @@ class Settings(BaseSettings):
     autopilot_queue_url: str | None = Field(
         default=None, description="SQS queue of per-tenant autopilot steps (autopilot-jobs)."
     )
+    analytics_tiktok_app_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description="TikTok video/query calls a minute for the whole app (all tenants).",
+    )
+    analytics_tiktok_account_per_minute: int = Field(
+        default=60, ge=1, le=1_000_000, description="TikTok video/query calls a minute per connected account."
+    )
+    analytics_youtube_daily_units: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000_000,
+        description="YouTube Data API units a day the collector may spend for the app (resets at midnight Pacific).",
+    )
+    analytics_youtube_reports_per_day: int = Field(
+        default=10_000, ge=1, le=100_000_000, description="YouTube Analytics API report queries a day for the app."
+    )
+    analytics_youtube_account_per_minute: int = Field(
+        default=60, ge=1, le=1_000_000, description="YouTube analytics calls a minute per connected channel."
+    )
+    analytics_instagram_app_per_hour: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000_000,
+        description="Instagram insights calls an hour for the app (Meta scales its limit with users: set yours).",
+    )
+    analytics_instagram_account_per_hour: int = Field(
+        default=200, ge=1, le=1_000_000, description="Instagram insights calls an hour per connected account."
+    )
+    analytics_sandbox_per_minute: int = Field(
+        default=6_000, ge=1, le=1_000_000, description="Sandbox metrics calls a minute, per app and per account."
+    )
+    youtube_analytics_base_url: str = Field(
+        default="https://youtubeanalytics.googleapis.com", description="YouTube Analytics API base URL."
+    )
     # Social accounts and publishing (viral.social).
     post_queue_url: str | None = Field(default=None, description="SQS queue of post jobs (post-jobs).")
     social_secret_name: str | None = Field(

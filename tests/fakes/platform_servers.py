@@ -5,6 +5,12 @@ platform rotates them), its upload flow and its status reads, checks the bearer 
 told to answer the next calls of a route with failures (`fail_next`). ACCEPT_THEN_500 makes the fake do the work
 and then answer 500: the "5xx after the upload was accepted" case. Every fake records what it published
 (`published`: upload handle -> platform post id) so tests can assert one published post per post row.
+
+Each fake also serves its platform's analytics read in the documented format: TikTok's Display API video/query (at
+most 20 ids), YouTube's videos.list statistics (at most 50 ids, counts as strings) and the YouTube Analytics
+reports query (a result table, rows omitted when there is no data), and Instagram's media insights (values in
+`values[0].value` or `total_value.value`, deprecated metrics refused with a (#100) error, "(#10) Not enough
+viewers"). Tests set the figures (`video_stats`, `statistics`, `watch`, `insights`) and read the calls made.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from urllib.parse import parse_qs
 from local.fakes.http_server import FakeServer, Reply, Request
 
 ACCEPT_THEN_500 = Reply(status=599)
+# Instagram insights metrics retired for every API version since 2025-04-21 (views replaced them).
+DEPRECATED_INSIGHTS = frozenset(
+    {"plays", "impressions", "video_views", "clips_replays_count", "ig_reels_aggregated_all_plays_count"}
+)
 
 
 def _json(status: int, body: Any, **headers: str) -> Reply:
@@ -132,6 +142,31 @@ class FakeTikTok(PlatformFake):
         self.server.route("POST", "/v2/post/publish/creator_info/query/", self._creator)
         self.server.route("POST", "/v2/post/publish/video/init/", self._init)
         self.server.route("POST", "/v2/post/publish/status/fetch/", self._status)
+        self.video_stats: dict[str, dict[str, Any]] = {}  # video id -> its counts (only these ids come back)
+        self.query_calls: list[list[str]] = []
+        self.server.route("POST", "/v2/video/query/", self._query)
+
+    def rate_limited(self, retry_after_s: int) -> Reply:
+        return Reply(
+            429,
+            json.dumps({"data": {}, "error": {"code": "rate_limit_exceeded", "message": "slow down", "log_id": "x"}}),
+            {"Retry-After": str(retry_after_s)},
+        )
+
+    def _query(self, request: Request) -> Reply:
+        if (refused := self._guard(request, "query")) is not None:
+            return refused
+        fields = set(request.query.get("fields", [""])[0].split(","))
+        ids = [str(i) for i in (json.loads(request.body or b"{}").get("filters") or {}).get("video_ids") or []]
+        if not ids or len(ids) > 20 or "id" not in fields:
+            return self._envelope(400, code="invalid_params", message="video_ids takes 1 to 20 ids")
+        self.query_calls.append(ids)
+        videos = [
+            {k: v for k, v in {"id": video_id, **self.video_stats[video_id]}.items() if k in fields}
+            for video_id in ids
+            if video_id in self.video_stats
+        ]
+        return self._envelope(200, {"videos": videos, "cursor": 0, "has_more": False})
 
     @staticmethod
     def _envelope(status: int, data: Any = None, code: str = "ok", message: str = "") -> Reply:
@@ -282,6 +317,54 @@ class FakeYouTube(PlatformFake):
         self.server.route("GET", "/youtube/v3/channels", self._channels)
         self.server.route("POST", "/upload/youtube/v3/videos", self._start)
         self.server.route("GET", "/youtube/v3/videos", self._videos)
+        self.statistics: dict[str, dict[str, str]] = {}  # video id -> statistics (uint64 strings)
+        self.watch: dict[str, dict[str, float]] = {}  # video id -> Analytics API metrics (absent: no data yet)
+        self.statistics_calls: list[list[str]] = []
+        self.report_calls: list[dict[str, str]] = []
+        self.server.route("GET", "/v2/reports", self._reports)
+
+    def quota_exceeded(self) -> Reply:
+        return self._error(
+            403, "quotaExceeded", "The request cannot be completed because you have exceeded your quota."
+        )
+
+    def _statistics(self, request: Request) -> Reply:
+        ids = [i for i in request.query.get("id", [""])[0].split(",") if i]
+        if not ids or len(ids) > 50:
+            return self._error(400, "badRequest", "id takes 1 to 50 ids")
+        self.statistics_calls.append(ids)
+        items = [
+            {"kind": "youtube#video", "etag": "e", "id": i, "statistics": self.statistics[i]}
+            for i in ids
+            if i in self.statistics
+        ]
+        page = {"totalResults": len(items), "resultsPerPage": len(items)}
+        return _json(200, {"kind": "youtube#videoListResponse", "etag": "e", "items": items, "pageInfo": page})
+
+    def _reports(self, request: Request) -> Reply:
+        if (refused := self._guard(request, "reports")) is not None:
+            return refused
+        query = {k: v[0] for k, v in request.query.items()}
+        required = ("ids", "startDate", "endDate", "metrics", "dimensions", "filters", "sort", "maxResults")
+        if (
+            any(name not in query for name in required)
+            or query["ids"] != "channel==MINE"
+            or query["dimensions"] != "video"
+            or not query["filters"].startswith("video==")
+        ):
+            return self._error(400, "badRequest", "Invalid query")
+        self.report_calls.append(query)
+        ids = query["filters"].removeprefix("video==").split(",")
+        metrics = query["metrics"].split(",")
+        headers = [{"name": "video", "columnType": "DIMENSION", "dataType": "STRING"}] + [
+            {"name": m, "columnType": "METRIC", "dataType": "FLOAT" if m == "estimatedMinutesWatched" else "INTEGER"}
+            for m in metrics
+        ]
+        body: dict[str, Any] = {"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers}
+        rows = [[i, *(self.watch[i].get(m, 0) for m in metrics)] for i in ids if i in self.watch]
+        if rows:  # "If no data is available for the given query, the rows element will be omitted"
+            body["rows"] = rows
+        return _json(200, body)
 
     @staticmethod
     def _error(status: int, reason: str, message: str = "error") -> Reply:
@@ -365,6 +448,8 @@ class FakeYouTube(PlatformFake):
     def _videos(self, request: Request) -> Reply:
         if (refused := self._guard(request, "videos")) is not None:
             return refused
+        if request.query.get("part", [""])[0] == "statistics":
+            return self._statistics(request)
         video_id = request.query.get("id", [""])[0]
         session = self.videos.get(video_id)
         if session is None:
@@ -405,6 +490,62 @@ class FakeInstagram(PlatformFake):
         self.server.route("POST", f"{v}/{self.ig_user}/media", self._create)
         self.server.route("POST", f"{v}/{self.ig_user}/media_publish", self._publish)
         self.server.route("DELETE", f"{v}/me/permissions", lambda r: _json(200, {"success": True}))
+        self.insights: dict[str, dict[str, float]] = {}  # media id -> metric values
+        self.total_value_metrics: set[str] = set()  # answered as total_value.value instead of values[0].value
+        self.retired_metrics: set[str] = set()  # refused like the deprecated ones (a future retirement)
+        self.not_enough_viewers: set[str] = set()
+        self.insight_calls: list[tuple[str, list[str]]] = []
+
+    def add_media(self, media_id: str, **values: float) -> None:
+        """A published media with these insights (none: an empty data set, "not yet")."""
+        self.insights[media_id] = dict(values)
+        self.server.route("GET", f"/{self.version}/{media_id}/insights", lambda r, m=media_id: self._insights(r, m))
+
+    def throttled(self, code: int, regain_minutes: int | None = None) -> Reply:
+        headers = {}
+        if regain_minutes is not None:
+            usage = {
+                self.ig_user: [
+                    {"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": regain_minutes}
+                ]
+            }
+            headers["X-Business-Use-Case-Usage"] = json.dumps(usage)
+        error = {"message": f"(#{code}) Application request limit reached", "type": "OAuthException", "code": code}
+        return Reply(400, json.dumps({"error": {**error, "fbtrace_id": "fake"}}), headers)
+
+    def _insights(self, request: Request, media_id: str) -> Reply:
+        if (refused := self._guard(request, "insights")) is not None:
+            return refused
+        asked = [m for m in request.query.get("metric", [""])[0].split(",") if m]
+        self.insight_calls.append((media_id, asked))
+        for metric in asked:
+            if metric in DEPRECATED_INSIGHTS or metric in self.retired_metrics:
+                return self._error(
+                    400,
+                    100,
+                    f"(#100) Starting from version v22.0 and above, the {metric} metric is no longer supported. "
+                    "Please use views instead.",
+                )
+        if media_id in self.not_enough_viewers:
+            return self._error(400, 10, "(#10) Not enough viewers for the media to show insights")
+        data = []
+        for name in asked:
+            if name not in self.insights[media_id]:
+                continue
+            value = self.insights[media_id][name]
+            entry: dict[str, Any] = {
+                "name": name,
+                "period": "lifetime",
+                "title": name,
+                "description": "",
+                "id": f"{media_id}/insights/{name}/lifetime",
+            }
+            if name in self.total_value_metrics:
+                entry["total_value"] = {"value": value}
+            else:
+                entry["values"] = [{"value": value}]
+            data.append(entry)
+        return _json(200, {"data": data})
 
     @staticmethod
     def _error(status: int, code: int, message: str, subcode: int | None = None, **extra: Any) -> Reply:

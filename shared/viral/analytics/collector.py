@@ -1,22 +1,34 @@
 """The collector: a tenant's published posts, snapshotted at fixed ages after publishing, and the loop closed.
 
-Per post: one platform call with no transaction held, then one short transaction that writes the snapshot once
-(unique per post and age bucket) and records `metrics.collected` with it. An answer with no figure at all is "not
-yet": nothing is written, and the next run asks again. At the feedback age (ANALYTICS_FEEDBACK_AGE_H, 72 h by
-default) the snapshot becomes performance feedback for the post's concept, marked as read from the platform with
-the snapshot it came from, and the critic runs on it: one derived feedback per concept and platform, however often
-the collector runs.
+The due posts are grouped by account; each account's posts are read in the platform's batches (TikTok 20 ids a
+call, YouTube 50, Instagram one media a call), and every call first draws from the shared budgets (the app's and
+the account's token buckets in PostgreSQL, one statement, no transaction held across the call). A refused draw,
+or a platform's 429 or quota error, closes that bucket for the rest of the run (the platform's answer also pauses
+it until the time it states); its posts stay due and are asked for on a later run. A refused token is refreshed
+once through the social accounts path, then the call is made again; a dead grant marks the account for
+reconnection and its posts count as failed.
+
+Per batch: the platform call, then one short transaction per post that writes the snapshot once (unique per post
+and age bucket) and records `metrics.collected` with it. An answer with no figure at all is "not yet": nothing is
+written, and the next run asks again. At the feedback age (ANALYTICS_FEEDBACK_AGE_H, 72 h by default) the
+snapshot becomes performance feedback for the post's concept, marked as read from the platform with the snapshot
+it came from, and the critic runs on it: one derived feedback per concept and platform, however often the
+collector runs.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from viral.analytics.budgets import Bucket, BudgetRepository, Refusal, buckets_for
 from viral.analytics.normalise import Figures, normalise
 from viral.analytics.repository import BUCKET_AGES, DueSnapshot, SnapshotRepository
 from viral.db.uow import unit_of_work
+from viral.errors import DomainError
 from viral.learning.critic import configured_critic
 from viral.learning.reflexion import critic_text, reflect
 from viral.learning.repository import FeedbackRepository
@@ -24,9 +36,22 @@ from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.learning.storage import engagement_rate
 from viral.observability import logger
 from viral.outbound.events import emit
-from viral.settings import get_settings
-from viral.social.metrics import fetch_post_metrics
+from viral.settings import Settings, get_settings
+from viral.social.accounts import AccountUnusable, access_token, mark_reconnect_required
+from viral.social.platforms import (
+    Ambiguous,
+    BudgetSpent,
+    RateLimited,
+    Rejected,
+    SocialPlatform,
+    TokenRejected,
+    Unavailable,
+)
+from viral.social.platforms.registry import platform
 from viral.tenancy import tenant_scope
+
+# The call each platform's batch read starts with (the one whose buckets decide whether to try at all).
+FIRST_CALL = {"tiktok": "video.query", "youtube": "videos.list", "instagram": "insights"}
 
 
 @dataclass
@@ -35,6 +60,7 @@ class CollectionResult:
     not_yet: int = 0
     failed: int = 0
     derived_feedback: int = 0
+    deferred: int = 0  # left due because a budget was spent or paused: asked for on a later run
     snapshot_ids: list[uuid.UUID] = field(default_factory=list)
 
     def wire(self) -> dict[str, int]:
@@ -43,33 +69,210 @@ class CollectionResult:
             "notYet": self.not_yet,
             "failed": self.failed,
             "derivedFeedback": self.derived_feedback,
+            "deferred": self.deferred,
         }
 
 
+class RunBudget:
+    """One account's calls in this run, metered by the shared buckets (a CallBudget for the adapter). Buckets that
+    refused or were paused are remembered in `closed`, shared by every account of the run, and never asked again."""
+
+    def __init__(
+        self,
+        platform_name: str,
+        app: str,
+        account_id: uuid.UUID,
+        *,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        closed: dict[str, Refusal],
+    ) -> None:
+        self.platform = platform_name
+        self.app = app
+        self.account_id = account_id
+        self.settings = settings
+        self.clock = clock
+        self.closed = closed
+
+    def buckets(self, call: str) -> tuple[Bucket, Bucket]:
+        return buckets_for(
+            self.platform, call, app=self.app, account_id=self.account_id, settings=self.settings, now=self.clock()
+        )
+
+    def blocked(self, call: str) -> Refusal | None:
+        return next((self.closed[b.key] for b in self.buckets(call) if b.key in self.closed), None)
+
+    def spend(self, call: str) -> None:
+        if (refusal := self.blocked(call)) is None:
+            with unit_of_work() as uow:
+                refusal = uow.repository(BudgetRepository).draw(self.buckets(call), now=self.clock())
+            if refusal is not None:
+                self.closed[refusal.key] = refusal
+                logger.info(
+                    "analytics budget refused a call",
+                    extra={"bucket": refusal.key, "until": refusal.until.isoformat(), "reason": refusal.reason},
+                )
+        if refusal is not None:
+            raise BudgetSpent(f"the {self.platform} budget {refusal.key} is closed until {refusal.until.isoformat()}")
+
+    def limited(self, call: str, error: RateLimited) -> None:
+        """Pause the bucket whose limit the platform says we hit, until the time it states."""
+        app_bucket, account_bucket = self.buckets(call)
+        bucket = app_bucket if error.scope == "app" else account_bucket
+        now = self.clock()
+        until = now + timedelta(seconds=max(1.0, error.wait_s))
+        with unit_of_work() as uow:
+            uow.repository(BudgetRepository).pause(bucket, until=until, reason=error.message, now=now)
+        self.closed[bucket.key] = Refusal(bucket.key, until, True, error.message)
+        logger.warning(
+            "platform rate limit: bucket paused",
+            extra={"platform": self.platform, "bucket": bucket.key, "until": until.isoformat()},
+        )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fixed(at: datetime) -> Callable[[], datetime]:
+    return lambda: at
+
+
 def collect_tenant(tenant_id: uuid.UUID, *, now: datetime | None = None) -> CollectionResult:
-    """Snapshot every post of the tenant due at `now` (default: the clock), and derive feedback where due."""
+    """Snapshot every post of the tenant due at `now` (default: the clock), and derive feedback where due.
+
+    The shared budgets run on the same clock: `now` when given (a simulated run), else the wall clock."""
+    clock = _fixed(now) if now is not None else _wall_clock
     now = now or datetime.now(UTC)
     result = CollectionResult()
+    settings = get_settings()
+    closed: dict[str, Refusal] = {}
     with tenant_scope(tenant_id):
         with unit_of_work() as uow:
             due = uow.repository(SnapshotRepository).due(now)
+        groups: dict[tuple[uuid.UUID | None, str], list[DueSnapshot]] = {}
         for item in due:
+            groups.setdefault((item.account_id, item.platform), []).append(item)
+        for (account_id, platform_name), items in groups.items():
             try:
-                _collect_one(item, result)
-            except Exception:  # one post's failure never stops the others; the next run asks again
-                result.failed += 1
+                _collect_account(account_id, platform_name, items, result, settings, clock, closed)
+            except Exception:  # one account's failure never stops the others; the next run asks again
                 logger.warning(
-                    "could not collect a post's metrics", extra={"post_id": str(item.post_id)}, exc_info=True
+                    "could not collect an account's metrics",
+                    extra={"account_id": str(account_id), "platform": platform_name},
+                    exc_info=True,
                 )
     return result
 
 
-def _collect_one(item: DueSnapshot, result: CollectionResult) -> None:
-    raw = fetch_post_metrics(item.post_id)  # the platform call, outside any transaction
+def _collect_account(
+    account_id: uuid.UUID | None,
+    platform_name: str,
+    items: list[DueSnapshot],
+    result: CollectionResult,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    closed: dict[str, Refusal],
+) -> None:
+    """One account's due posts, batch by batch; each post ends counted once (collected, not yet, failed, deferred)."""
+    try:
+        if account_id is None:
+            raise Rejected("the post has no account")
+        adapter = platform(platform_name, settings)
+    except DomainError as refused:
+        result.failed += len(items)
+        logger.warning("no platform to read metrics from", extra={"platform": platform_name, "reason": refused.message})
+        return
+    budget = RunBudget(platform_name, adapter.app_key, account_id, settings=settings, clock=clock, closed=closed)
+    first_call = FIRST_CALL.get(platform_name, "metrics")
+    pending = list(items)
+    try:
+        if budget.blocked(first_call) is not None:
+            raise BudgetSpent("the budget is closed for this run")
+        while pending:
+            _collect_batch(adapter, account_id, pending, result, settings, budget)
+    except BudgetSpent:
+        result.deferred += len(pending)
+    except RateLimited as limited:
+        budget.limited(first_call, limited)
+        result.deferred += len(pending)
+    except (AccountUnusable, TokenRejected, Unavailable, Ambiguous, DomainError) as failed:
+        result.failed += len(pending)
+        logger.warning(
+            "an account's metrics could not be read",
+            extra={"platform": platform_name, "account_id": str(account_id), "reason": failed.message},
+        )
+    except Exception:
+        result.failed += len(pending)
+        raise
+
+
+def _collect_batch(
+    adapter: SocialPlatform,
+    account_id: uuid.UUID,
+    pending: list[DueSnapshot],
+    result: CollectionResult,
+    settings: Settings,
+    budget: RunBudget,
+) -> None:
+    """Read and record the next batch of `pending` (taken off it only once the platform answered)."""
+    batch = pending[: max(1, adapter.metrics_batch_size)]
+    try:
+        answers = _read(adapter, account_id, batch, budget)
+    except Rejected:  # refused for these posts only (e.g. a deleted media): the others are still asked
+        del pending[: len(batch)]
+        result.failed += len(batch)
+        logger.warning("the platform refused a metrics read", extra={"platform": adapter.name}, exc_info=True)
+        return
+    del pending[: len(batch)]
+    for item in batch:
+        _record(item, answers.get(item.platform_post_id or ""), result, settings)
+
+
+def _read(
+    adapter: SocialPlatform, account_id: uuid.UUID, batch: list[DueSnapshot], budget: RunBudget
+) -> dict[str, dict[str, Any]]:
+    """The platform call for a batch, with a refused token refreshed once (the social accounts path)."""
+    ids = [item.platform_post_id for item in batch if item.platform_post_id]
+    try:
+        return adapter.metrics_batch(access_token(account_id), ids, budget=budget)
+    except TokenRejected:
+        token = access_token(account_id, force_refresh=True)
+    try:
+        return adapter.metrics_batch(token, ids, budget=budget)
+    except TokenRejected as again:
+        mark_reconnect_required(account_id, "the platform refused a freshly refreshed token")
+        raise AccountUnusable("the account must be reconnected: the platform refused its token") from again
+
+
+def _record(item: DueSnapshot, raw: dict[str, Any] | None, result: CollectionResult, settings: Settings) -> None:
+    """Write one post's snapshot (once per bucket) and derive feedback at the feedback age."""
+    raw = {
+        "postId": str(item.post_id),
+        "platform": item.platform,
+        "platformPostId": item.platform_post_id,
+        **(raw or {}),
+    }
     figures = normalise(item.platform, raw)
     if figures.empty:
         result.not_yet += 1
         return
+    try:
+        snapshot_id = _write(item, raw, figures)
+    except Exception:
+        result.failed += 1
+        logger.warning("could not write a snapshot", extra={"post_id": str(item.post_id)}, exc_info=True)
+        return
+    if snapshot_id is None:
+        return  # another run wrote this bucket first
+    result.collected += 1
+    result.snapshot_ids.append(snapshot_id)
+    feedback_age = timedelta(hours=settings.analytics_feedback_age_h)
+    if BUCKET_AGES[item.bucket] >= feedback_age and derive_feedback(item.post_id, snapshot_id, figures):
+        result.derived_feedback += 1
+
+
+def _write(item: DueSnapshot, raw: dict[str, Any], figures: Figures) -> uuid.UUID | None:
     with unit_of_work() as uow:
         snapshot_id = uow.repository(SnapshotRepository).add_once(_values(item, raw, figures))
         if snapshot_id is not None:
@@ -87,13 +290,7 @@ def _collect_one(item: DueSnapshot, result: CollectionResult) -> None:
                     "shares": figures.shares,
                 },
             )
-    if snapshot_id is None:
-        return  # another run wrote this bucket first
-    result.collected += 1
-    result.snapshot_ids.append(snapshot_id)
-    feedback_age = timedelta(hours=get_settings().analytics_feedback_age_h)
-    if BUCKET_AGES[item.bucket] >= feedback_age and derive_feedback(item.post_id, snapshot_id, figures):
-        result.derived_feedback += 1
+    return snapshot_id
 
 
 def _values(item: DueSnapshot, raw: dict[str, object], figures: Figures) -> dict[str, object]:

@@ -53,6 +53,8 @@ class DueSnapshot:
     post_id: uuid.UUID
     platform: str
     bucket: str
+    account_id: uuid.UUID | None = None
+    platform_post_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,13 @@ class SnapshotRepository(TenantRepositoryBase[AnalyticsSnapshot]):
         """The tenant's published posts whose current age bucket has no snapshot yet (two statements)."""
         oldest = now - BUCKET_AGES[SNAPSHOT_BUCKETS[-1]] - LATE_LIMIT
         posts = self.session.execute(
-            select(SocialPost.id, SocialPost.platform, SocialPost.posted_at).where(
+            select(
+                SocialPost.id,
+                SocialPost.platform,
+                SocialPost.posted_at,
+                SocialPost.account_id,
+                SocialPost.platform_post_id,
+            ).where(
                 SocialPost.tenant_id == self.tenant_id,
                 SocialPost.status == "published",
                 SocialPost.platform_post_id.is_not(None),
@@ -95,7 +103,7 @@ class SnapshotRepository(TenantRepositoryBase[AnalyticsSnapshot]):
         for post in posts:
             bucket = bucket_for(now - post.posted_at)
             if bucket is not None and bucket not in taken[post.id]:
-                due.append(DueSnapshot(post.id, post.platform, bucket))
+                due.append(DueSnapshot(post.id, post.platform, bucket, post.account_id, post.platform_post_id))
         return due
 
     def add_once(self, values: dict[str, Any]) -> uuid.UUID | None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Identity,
     Index,
@@ -706,6 +707,25 @@ class SocialAppUsage(Base):
     budget: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class PlatformBudget(Base):
+    """A token bucket of a platform app or of one connected account (0014), shared by every execution environment:
+    each analytics call draws from its app's and its account's bucket in one statement; a 429 pauses one."""
+
+    __tablename__ = "platform_budgets"
+    __table_args__ = (
+        CheckConstraint("tokens >= 0 AND capacity >= 0 AND refill_per_s >= 0", name="ck_platform_budgets_amounts"),
+    )
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    capacity: Mapped[float] = mapped_column(Float)
+    refill_per_s: Mapped[float] = mapped_column(Float)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resets_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class TrendSnapshot(Base):

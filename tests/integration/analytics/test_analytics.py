@@ -103,18 +103,16 @@ def test_a_published_post_is_snapshotted_once_at_its_age_with_raw_figures_and_an
 
 
 def test_an_empty_answer_is_not_yet_and_writes_nothing(
-    aws: SocialAws, tenant_a: uuid.UUID, owner_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    aws: SocialAws, tenant_a: uuid.UUID, owner_engine: Engine
 ) -> None:
-    from viral.analytics import collector
+    import httpx
+    from viral.social.platforms.sandbox import sandbox_network
 
     post = published(aws, tenant_a, owner_engine, age=timedelta(hours=2))
-    monkeypatch.setattr(
-        collector, "fetch_post_metrics", lambda post_id: {"postId": str(post_id), "platform": "sandbox"}
-    )
+    sandbox_network().fail_next("GET /v1/posts/{id}/metrics", httpx.Response(200, json={"post_id": "x"}))
     result = collect_tenant(tenant_a)
     assert (result.collected, result.not_yet) == (0, 1)
     assert rows(owner_engine, "select id from analytics_snapshots where post_id = :p", p=post.id) == []
-    monkeypatch.undo()
     assert collect_tenant(tenant_a).collected == 1  # asked again on the next run, and counted this time
 
 

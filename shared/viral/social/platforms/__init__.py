@@ -3,6 +3,8 @@
 from viral.social.platforms.base import (
     AccountIdentity,
     Ambiguous,
+    BudgetSpent,
+    CallBudget,
     Check,
     CheckState,
     GrantRevoked,
@@ -14,6 +16,7 @@ from viral.social.platforms.base import (
     TokenGrant,
     TokenRejected,
     Unavailable,
+    Unmetered,
     Upload,
     UploadGone,
 )
@@ -21,6 +24,8 @@ from viral.social.platforms.base import (
 __all__ = [
     "AccountIdentity",
     "Ambiguous",
+    "BudgetSpent",
+    "CallBudget",
     "Check",
     "CheckState",
     "GrantRevoked",
@@ -32,6 +37,7 @@ __all__ = [
     "TokenGrant",
     "TokenRejected",
     "Unavailable",
+    "Unmetered",
     "Upload",
     "UploadGone",
 ]

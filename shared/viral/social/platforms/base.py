@@ -9,8 +9,10 @@ make a post public; the worker makes those calls at most once per post and recon
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
@@ -19,13 +21,44 @@ from viral.errors import DomainError, Permanent, Retryable
 
 
 class RateLimited(Retryable):
-    """The platform asked us to wait (429, quota): nothing was accepted; try again after `wait_s`."""
+    """The platform asked us to wait (429, quota): nothing was accepted; try again after `wait_s`. `scope` says
+    whose limit it was: the whole app's ("app", e.g. YouTube's project quota) or one user token's ("account")."""
 
     code = "RATE_LIMITED"
 
-    def __init__(self, message: str, *, wait_s: float = 60.0, details: Any = None) -> None:
+    def __init__(self, message: str, *, wait_s: float = 60.0, scope: str = "account", details: Any = None) -> None:
         super().__init__(message, details=details)
         self.wait_s = wait_s
+        self.scope = scope
+
+
+class BudgetSpent(Retryable):
+    """Our own budget for the platform refused the call before it was made (see CallBudget)."""
+
+    code = "BUDGET_SPENT"
+
+
+class CallBudget(Protocol):
+    """What an adapter asks before each metrics call it makes, and tells when an optional call was rate limited.
+    The caller owns the budgets; the adapter only names its calls (e.g. "video.query", "videos.list")."""
+
+    def spend(self, call: str) -> None:
+        """Draw for one call of this kind; raises BudgetSpent when the call must not be made."""
+        ...
+
+    def limited(self, call: str, error: RateLimited) -> None:
+        """An optional call of this kind was rate limited (its figures are left out; the rest stand)."""
+        ...
+
+
+class Unmetered:
+    """No budget: every call may be made (single reads outside the collector)."""
+
+    def spend(self, call: str) -> None:
+        return None
+
+    def limited(self, call: str, error: RateLimited) -> None:
+        return None
 
 
 class Unavailable(Retryable):
@@ -158,6 +191,28 @@ def send(client: httpx.Client, method: str, url: str, *, platform: str, **kwargs
         raise Ambiguous(f"{platform} dropped the connection") from exc
 
 
+def retry_after_s(response: httpx.Response, default: float = 60.0) -> float:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), else `default`."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
 def json_of(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -193,3 +248,12 @@ class SocialPlatform(Protocol):
     def publish(self, access_token: str, upload: Upload) -> Check: ...
 
     def metrics(self, access_token: str, platform_post_id: str) -> dict[str, Any]: ...
+
+    # Analytics: ids per metrics_batch call, the app's identity for its shared budgets, and the batch read. The
+    # answer maps each id the platform reported on to its raw figures; an id left out has no figures yet.
+    metrics_batch_size: int
+    app_key: str
+
+    def metrics_batch(
+        self, access_token: str, platform_post_ids: Sequence[str], *, budget: CallBudget | None = None
+    ) -> dict[str, dict[str, Any]]: ...

@@ -8,14 +8,19 @@ Docs: developers.facebook.com/docs/instagram-platform/content-publishing/, .../i
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from viral.http.client import make_client
+from viral.observability import logger
 from viral.social.platforms.base import (
     AccountIdentity,
+    CallBudget,
     Check,
     CheckState,
     GrantRevoked,
@@ -25,6 +30,7 @@ from viral.social.platforms.base import (
     TokenGrant,
     TokenRejected,
     Unavailable,
+    Unmetered,
     Upload,
     json_of,
     send,
@@ -32,6 +38,20 @@ from viral.social.platforms.base import (
 
 SCOPES = "instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,instagram_manage_insights"
 THROTTLED = {4, 17, 32, 613, 80002}
+APP_THROTTLED = 4  # "Application request limit reached": the whole app's; the others are a user's or a page's
+INSIGHT_METRICS = (
+    "views",
+    "reach",
+    "likes",
+    "comments",
+    "shares",
+    "saved",
+    "total_interactions",
+    "ig_reels_avg_watch_time",
+    "ig_reels_video_view_total_time",
+)
+NOT_ENOUGH_VIEWERS = 10  # "(#10) Not enough viewers for the media to show insights": no figures yet
+INVALID_PARAMETER = 100
 REASONS = {
     2207026: "Instagram does not support the video's format.",
     2207042: "The account reached Instagram's publishing limit for the last 24 hours.",
@@ -45,10 +65,14 @@ class InstagramAdapter:
     begin_publishes = False  # a container publishes nothing until media_publish
     has_publish_call = True
     supports_pkce = False
+    metrics_batch_size = 1  # insights are read one media at a time
 
     def __init__(self, app_id: str, app_secret: str, *, base_url: str, version: str, authorize_url: str) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
+        self.app_key = app_id
+        # Metrics the platform told us it no longer supports (learned once per execution environment).
+        self.unsupported_metrics: set[str] = set()
         self.graph = f"{base_url.rstrip('/')}/{version}"
         self.authorize_page = authorize_url
         self.http = make_client(connect_s=5.0, read_s=30.0)
@@ -73,7 +97,8 @@ class InstagramAdapter:
         if code == 190 or response.status_code == 401:
             raise TokenRejected("Instagram refused the access token")
         if code in THROTTLED or response.status_code == 429:
-            raise RateLimited("Instagram's rate limit", wait_s=300)
+            scope = "app" if code == APP_THROTTLED else "account"
+            raise RateLimited("Instagram's rate limit", wait_s=_regain_access_s(response), scope=scope)
         if subcode == 2207042 or (code == 9 and subcode == 2207042):
             raise RateLimited(REASONS[2207042], wait_s=3600)
         # Transient errors (is_transient, fetch failures) are retried, not failed (postiz #1562).
@@ -190,5 +215,81 @@ class InstagramAdapter:
         return Check(CheckState.PUBLISHED, post_id=media_id, url=media.get("permalink"))
 
     def metrics(self, access_token: str, platform_post_id: str) -> dict[str, Any]:
-        metric = "views,reach,likes,comments,shares,saved,total_interactions,ig_reels_avg_watch_time"
-        return self._get(f"/{platform_post_id}/insights", metric=metric, access_token=access_token)
+        return self.metrics_batch(access_token, [platform_post_id]).get(platform_post_id, {})
+
+    def metrics_batch(
+        self, access_token: str, platform_post_ids: Sequence[str], *, budget: CallBudget | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Media insights, one call per media: `{"data": [...]}` as the platform gave it. Not enough viewers yet
+        leaves the media out (no figures yet, never zero).
+        Docs: developers.facebook.com/docs/instagram-platform/reference/instagram-media/insights."""
+        budget = budget or Unmetered()
+        found: dict[str, dict[str, Any]] = {}
+        for media_id in platform_post_ids:
+            answer = self._insights(access_token, media_id, budget)
+            if answer is not None:
+                found[media_id] = answer
+        return found
+
+    def _insights(self, token: str, media_id: str, budget: CallBudget) -> dict[str, Any] | None:
+        # Deprecated metrics (plays, impressions, video_views, clips_replays_count,
+        # ig_reels_aggregated_all_plays_count) are never asked for; one the platform retires later is dropped
+        # when it says so, and the call is made once more without it.
+        for attempt in range(2):
+            metrics = [m for m in INSIGHT_METRICS if m not in self.unsupported_metrics]
+            budget.spend("insights")
+            response = send(
+                self.http,
+                "GET",
+                f"{self.graph}/{media_id}/insights",
+                platform="Instagram",
+                params={"metric": ",".join(metrics), "access_token": token},
+            )
+            body = json_of(response)
+            found = body.get("error")
+            error: dict[str, Any] = found if isinstance(found, dict) else {}
+            if response.is_success and not error:
+                return body
+            code, message = int(error.get("code") or 0), str(error.get("message") or "")
+            # Code 10 also means a missing permission; only its "not enough viewers" form means "not yet".
+            if code == NOT_ENOUGH_VIEWERS and "viewers" in message.lower():
+                return None
+            retired = retired_metrics(metrics, message) if code == INVALID_PARAMETER else set()
+            if retired and attempt == 0:
+                self.unsupported_metrics |= retired
+                logger.warning(
+                    "Instagram no longer supports an insights metric; asking without it",
+                    extra={"metrics": sorted(retired), "platform_message": message[:300]},
+                )
+                continue
+            self._raise(response)
+        return None
+
+
+def retired_metrics(asked: list[str], message: str) -> set[str]:
+    """The asked metrics a Graph API (#100) error refuses: those it names before any "use X instead" hint, or,
+    when it lists the values it accepts, the asked ones missing from that list."""
+    listed = re.search(r"must be one of the following values:\s*(.+)$", message, flags=re.IGNORECASE)
+    if listed:
+        accepted = {v.strip(" .") for v in listed.group(1).split(",")}
+        return {m for m in asked if m not in accepted}
+    head = re.split(r"\buse\b", message, maxsplit=1, flags=re.IGNORECASE)[0]
+    return {m for m in asked if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", head)}
+
+
+def _regain_access_s(response: httpx.Response, default: float = 300.0) -> float:
+    """Meta's own estimate of when a throttled app or account may call again (X-Business-Use-Case-Usage,
+    `estimated_time_to_regain_access`, in minutes), else `default`."""
+    try:
+        usage = json.loads(response.headers.get("X-Business-Use-Case-Usage") or "{}")
+    except ValueError:
+        return default
+    minutes = [
+        entry.get("estimated_time_to_regain_access")
+        for entries in (usage.values() if isinstance(usage, dict) else [])
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
+    waits = [float(m) * 60 for m in minutes if isinstance(m, int | float) and not isinstance(m, bool) and m > 0]
+    return max(waits) if waits else default

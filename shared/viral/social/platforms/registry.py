@@ -71,6 +71,7 @@ def build_platforms(settings: Settings) -> dict[str, SocialPlatform]:
             base_url=settings.youtube_base_url,
             oauth_base_url=settings.google_oauth_base_url,
             authorize_url=settings.google_authorize_url,
+            analytics_base_url=settings.youtube_analytics_base_url,
         )
     if creds.facebook_app_id and creds.facebook_app_secret:
         found["instagram"] = InstagramAdapter(

@@ -16,7 +16,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,6 +28,7 @@ from viral.http.client import USER_AGENT
 from viral.social.platforms.base import (
     AccountIdentity,
     Ambiguous,
+    CallBudget,
     Check,
     CheckState,
     GrantRevoked,
@@ -37,8 +38,10 @@ from viral.social.platforms.base import (
     TokenGrant,
     TokenRejected,
     Unavailable,
+    Unmetered,
     Upload,
     UploadGone,
+    retry_after_s,
 )
 
 BASE_URL = "https://sandbox.viral.invalid"
@@ -344,6 +347,8 @@ class SandboxAdapter:
     begin_publishes = False
     has_publish_call = False
     supports_pkce = True
+    metrics_batch_size = 50
+    app_key = "sandbox"
 
     def __init__(self, network: SandboxNetwork, authorize_url: str) -> None:
         self.network = network
@@ -379,7 +384,7 @@ class SandboxAdapter:
         if status == 401:
             raise TokenRejected("the sandbox refused the access token")
         if status == 429:
-            raise RateLimited("the sandbox asks us to wait", wait_s=float(response.headers.get("Retry-After") or 60))
+            raise RateLimited("the sandbox asks us to wait", wait_s=retry_after_s(response))
         if status >= 500:
             raise Unavailable(f"the sandbox answered {status}")
         if status >= 400:
@@ -484,6 +489,17 @@ class SandboxAdapter:
 
     def metrics(self, access_token: str, platform_post_id: str) -> dict[str, Any]:
         return self._checked(self._send("GET", f"/v1/posts/{platform_post_id}/metrics", headers=_bearer(access_token)))
+
+    def metrics_batch(
+        self, access_token: str, platform_post_ids: Sequence[str], *, budget: CallBudget | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The sandbox has no batch route: one metrics call per post, each drawn from the budget."""
+        budget = budget or Unmetered()
+        found: dict[str, dict[str, Any]] = {}
+        for post_id in platform_post_ids:
+            budget.spend("metrics")
+            found[post_id] = self.metrics(access_token, post_id)
+        return found
 
 
 SANDBOX_REASONS = {

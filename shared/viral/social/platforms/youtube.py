@@ -8,6 +8,7 @@ Docs: developers.google.com/youtube/v3/guides/using_resumable_upload_protocol, .
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -16,9 +17,12 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from viral.http.client import make_client
+from viral.observability import logger
 from viral.social.platforms.base import (
     AccountIdentity,
     Ambiguous,
+    BudgetSpent,
+    CallBudget,
     Check,
     CheckState,
     GrantRevoked,
@@ -28,13 +32,24 @@ from viral.social.platforms.base import (
     TokenGrant,
     TokenRejected,
     Unavailable,
+    Unmetered,
     Upload,
     UploadGone,
+    chunked,
     json_of,
+    retry_after_s,
     send,
 )
 
-SCOPES = "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly"
+SCOPES = (
+    "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly "
+    "https://www.googleapis.com/auth/yt-analytics.readonly"
+)
+LIST_MAX_IDS = 50  # videos.list takes at most 50 ids a call (1 unit)
+WATCH_METRICS = "estimatedMinutesWatched,averageViewDuration,views"
+# Every collected post is at most about 35 days old, so this window holds each one's whole life.
+WATCH_WINDOW = timedelta(days=60)
+PACIFIC = ZoneInfo("America/Los_Angeles")
 REASONS = {
     "uploadLimitExceeded": "The channel reached YouTube's upload limit for now.",
     "quotaExceeded": "This app used its YouTube upload quota for today.",
@@ -56,7 +71,7 @@ REASONS = {
 
 
 def _next_pacific_midnight_s() -> float:
-    now = datetime.now(ZoneInfo("America/Los_Angeles"))
+    now = datetime.now(PACIFIC)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
     return (midnight - now).total_seconds()
 
@@ -66,12 +81,22 @@ class YouTubeAdapter:
     begin_publishes = False  # a session holds nothing until its bytes arrive
     has_publish_call = False
     supports_pkce = True
+    metrics_batch_size = LIST_MAX_IDS
 
     def __init__(
-        self, client_id: str, client_secret: str, *, base_url: str, oauth_base_url: str, authorize_url: str
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        base_url: str,
+        oauth_base_url: str,
+        authorize_url: str,
+        analytics_base_url: str = "https://youtubeanalytics.googleapis.com",
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.app_key = client_id
+        self.analytics_base_url = analytics_base_url.rstrip("/")
         self.base_url = base_url.rstrip("/")
         self.oauth_base_url = oauth_base_url.rstrip("/")
         self.authorize_page = authorize_url
@@ -126,12 +151,13 @@ class YouTubeAdapter:
         status = response.status_code
         if status == 401:
             raise TokenRejected("YouTube refused the access token")
-        if reason == "quotaExceeded":
-            raise RateLimited(REASONS[reason], wait_s=_next_pacific_midnight_s())
+        if reason == "quotaExceeded":  # the project's daily units: back at midnight Pacific
+            raise RateLimited(REASONS[reason], wait_s=_next_pacific_midnight_s(), scope="app")
         if reason == "uploadLimitExceeded":
             raise RateLimited(REASONS[reason], wait_s=24 * 3600)
         if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
-            raise RateLimited("YouTube's rate limit", wait_s=float(response.headers.get("Retry-After") or 60))
+            scope = "account" if reason == "userRateLimitExceeded" or not reason else "app"
+            raise RateLimited("YouTube's rate limit", wait_s=retry_after_s(response), scope=scope)
         if status >= 500:
             raise Unavailable(f"YouTube answered {status}")
         raise Rejected(
@@ -247,11 +273,72 @@ class YouTubeAdapter:
         raise NotImplementedError("YouTube publishes when the upload completes")
 
     def metrics(self, access_token: str, platform_post_id: str) -> dict[str, Any]:
-        url = f"{self.base_url}/youtube/v3/videos?part=statistics&id={platform_post_id}"
-        response = send(self.http, "GET", url, platform="YouTube", headers={"Authorization": f"Bearer {access_token}"})
-        self._raise(response)
-        items = json_of(response).get("items") or []
-        return dict(items[0].get("statistics") or {}) if items else {}
+        return self.metrics_batch(access_token, [platform_post_id]).get(platform_post_id, {})
+
+    def metrics_batch(
+        self, access_token: str, platform_post_ids: Sequence[str], *, budget: CallBudget | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """videos.list statistics (50 ids, 1 unit) and, when the Analytics API has them, watch time: each id's
+        `{"statistics": {...}, "analytics": {...}}`. The Analytics API lags 48-72 h, so `analytics` is optional: a
+        refusal, a missing row or an error there leaves the statistics standing.
+        Docs: developers.google.com/youtube/v3/docs/videos/list,
+        developers.google.com/youtube/analytics/reference/reports/query."""
+        budget = budget or Unmetered()
+        headers = {"Authorization": f"Bearer {access_token}"}
+        found: dict[str, dict[str, Any]] = {}
+        for ids in chunked(platform_post_ids, LIST_MAX_IDS):
+            budget.spend("videos.list")
+            params = {"part": "statistics", "id": ",".join(ids)}
+            url = f"{self.base_url}/youtube/v3/videos"
+            response = send(self.http, "GET", url, platform="YouTube", headers=headers, params=params)
+            self._raise(response)
+            listed = {
+                str(item["id"]): {"statistics": dict(item.get("statistics") or {})}
+                for item in json_of(response).get("items") or []
+                if isinstance(item, dict) and str(item.get("id")) in ids
+            }
+            if listed:
+                for video_id, figures in self._watch_time(headers, sorted(listed), budget).items():
+                    listed[video_id]["analytics"] = figures
+            found.update(listed)
+        return found
+
+    def _watch_time(self, headers: dict[str, str], ids: list[str], budget: CallBudget) -> dict[str, dict[str, Any]]:
+        """Lifetime watch time per video from the YouTube Analytics API (ids it has no data for are left out)."""
+        today = datetime.now(PACIFIC).date()
+        params = {
+            "ids": "channel==MINE",
+            "startDate": (today - WATCH_WINDOW).isoformat(),
+            "endDate": today.isoformat(),
+            "metrics": WATCH_METRICS,
+            "dimensions": "video",
+            "filters": "video==" + ",".join(ids),
+            "sort": "-views",  # a report by video is a top-videos report: it needs a sort and maxResults
+            "maxResults": str(len(ids)),
+        }
+        try:
+            budget.spend("reports")
+            url = f"{self.analytics_base_url}/v2/reports"
+            response = send(self.http, "GET", url, platform="YouTube Analytics", headers=headers, params=params)
+            self._raise(response)
+        except BudgetSpent:
+            return {}
+        except RateLimited as limited:
+            budget.limited("reports", limited)
+            return {}
+        except (Rejected, Unavailable, Ambiguous, TokenRejected) as failed:  # e.g. the scope was not granted
+            logger.info("YouTube Analytics gave no watch time", extra={"reason": failed.message})
+            return {}
+        body = json_of(response)
+        names = [str(h.get("name")) for h in body.get("columnHeaders") or [] if isinstance(h, dict)]
+        result: dict[str, dict[str, Any]] = {}
+        for row in body.get("rows") or []:  # no rows at all: no data yet
+            if isinstance(row, list) and len(row) == len(names):
+                record = dict(zip(names, row, strict=True))
+                video_id = str(record.pop("video", ""))
+                if video_id in ids:
+                    result[video_id] = record
+        return result
 
 
 def _range_end(value: str | None) -> int:
