@@ -106,10 +106,14 @@ class AutopilotRepository(TenantRepositoryBase[AutopilotSettings]):
     def save_settings(self, **values: Any) -> SettingsRecord:
         """Insert or update the tenant's settings with `values` (editable fields only); the row as stored."""
         values = {k: v for k, v in values.items() if k in EDITABLE}
-        statement = insert(AutopilotSettings).values(self._stamp(values))
-        statement = statement.on_conflict_do_update(
-            index_elements=[AutopilotSettings.tenant_id], set_={**values, "updated_at": func.now()}
-        ).returning(AutopilotSettings)
+        statement = (
+            insert(AutopilotSettings)
+            .values(self._stamp(values))
+            .on_conflict_do_update(
+                index_elements=[AutopilotSettings.tenant_id], set_={**values, "updated_at": func.now()}
+            )
+            .returning(AutopilotSettings)
+        )
         row = self.session.scalars(statement, execution_options={"populate_existing": True}).one()
         return _settings(row)
 
@@ -200,12 +204,6 @@ class AutopilotRepository(TenantRepositoryBase[AutopilotSettings]):
             Video.tenant_id == self.tenant_id, Video.id.in_(video_ids)
         )
         return {row.id: (row.status, row.error_message) for row in self.session.execute(statement)}
-
-    def video_state(self, video_id: uuid.UUID) -> tuple[str, str | None] | None:
-        row = self.session.execute(
-            select(Video.status, Video.error_message).where(Video.tenant_id == self.tenant_id, Video.id == video_id)
-        ).one_or_none()
-        return None if row is None else (row.status, row.error_message)
 
     def video_since(self, concept_id: str, platform: str, since: datetime) -> uuid.UUID | None:
         """A video of the concept and platform requested since `since` (a run that died before recording it)."""

@@ -27,7 +27,9 @@ class AutopilotBody(CamelModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool | None = Field(default=None, description="run the autopilot (turning it on turns on daily generation)")
+    enabled: bool | None = Field(
+        default=None, description="run the autopilot (turning it on turns on daily generation)"
+    )
     videos_per_day: int | None = Field(default=None, ge=1, le=20, description="videos made and posted a day")
     account_ids: list[uuid.UUID] | None = Field(
         default=None, max_length=50, description="connected accounts to post to; null: every connected account"

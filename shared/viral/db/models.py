@@ -921,7 +921,6 @@ class WebhookAttempt(TenantOwned, Base):
     created_at: Mapped[datetime] = _now()
 
 
-
 # --- the autopilot (0015) ----------------------------------------------------------------------------------
 
 AUTOPILOT_DISTRIBUTIONS = ("round_robin", "all_accounts")

@@ -83,9 +83,7 @@ def upgrade() -> None:
             "status IN ('picked', 'rendering', 'posted', 'refused', 'failed')", name="ck_autopilot_picks_status"
         ),
         sa.CheckConstraint(PLATFORMS, name="ck_autopilot_picks_platform"),
-        sa.ForeignKeyConstraint(
-            ["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("tenant_id", "day", "slot", name="uq_autopilot_picks_day_slot"),
         sa.UniqueConstraint("tenant_id", "concept_id", name="uq_autopilot_picks_concept"),
