@@ -215,6 +215,10 @@ class Settings(BaseSettings):
         le=720,
         description="A post's age (hours) whose snapshot becomes performance feedback for its concept.",
     )
+    # The autopilot (viral.autopilot).
+    autopilot_queue_url: str | None = Field(
+        default=None, description="SQS queue of per-tenant autopilot steps (autopilot-jobs)."
+    )
     analytics_tiktok_app_per_minute: int = Field(
         default=600,
         ge=1,

@@ -86,6 +86,8 @@ TENANT_ROUTES = [
     ("DELETE", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e"),
     ("GET", "/api/posts/0f8fad5b-d9cb-469f-a165-70867728950e/metrics"),
     ("GET", "/api/metrics?format=json"),
+    ("GET", "/api/autopilot"),
+    ("PUT", "/api/autopilot"),
 ]
 
 

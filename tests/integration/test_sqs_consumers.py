@@ -15,6 +15,7 @@ CONSUMERS = {
     "post_worker": "sqs_post_job_v1",
     "webhook_delivery": "sqs_webhook_deliver_v1",
     "analytics_worker": "sqs_analytics_job_v1",
+    "autopilot_worker": "sqs_autopilot_job_v1",
 }
 
 

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from viral.analytics import routes as analytics_routes
 from viral.api.middleware import authenticated
 from viral.api.openapi import openapi_document
+from viral.autopilot import routes as autopilot_routes
 from viral.billing import routes as billing_routes
 from viral.content.routes import concepts, generations, history
 from viral.http.errors import error_body, register_error_handlers
@@ -87,6 +88,7 @@ def build_app() -> APIGatewayRestResolver:
         outbound_routes,
         social_routes,
         analytics_routes,
+        autopilot_routes,
     ):
         if module.router.api_resolver is not None:
             raise RuntimeError(f"{module.__name__}.router already belongs to another resolver")

@@ -66,6 +66,7 @@ TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/social", "social", "Connected TikTok, YouTube, Instagram and sandbox accounts"),
     ("/api/posts", "posts", "Scheduled and published posts"),
     ("/api/metrics", "metrics", "The tenant's metrics: Prometheus text, JSON and alerts"),
+    ("/api/autopilot", "autopilot", "The autopilot: daily concepts rendered and posted with nobody clicking"),
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKeyConstraint,
@@ -918,6 +919,107 @@ class WebhookAttempt(TenantOwned, Base):
     response_body: Mapped[str | None] = mapped_column(String(512))
     next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+
+
+# --- the autopilot (0015) ----------------------------------------------------------------------------------
+
+AUTOPILOT_DISTRIBUTIONS = ("round_robin", "all_accounts")
+AUTOPILOT_POSTING = ("asap", "hours")
+AUTOPILOT_PICK_KINDS = ("top", "exploration")
+# picked: claimed, not yet submitted; rendering: its video requested; posted: its posts scheduled; refused: the
+# video quota said no (today's picks end there); failed: the video failed or could not be requested.
+AUTOPILOT_PICK_STATUSES = ("picked", "rendering", "posted", "refused", "failed")
+AUTOPILOT_POST_STATUSES = ("claimed", "scheduled", "failed")
+
+
+class AutopilotSettings(TenantOwned, Base):
+    """A tenant's autopilot: whether it runs, how many videos a day, where they go and when; plus its last run."""
+
+    __tablename__ = "autopilot_settings"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        CheckConstraint("videos_per_day BETWEEN 1 AND 20", name="ck_autopilot_videos_per_day"),
+        CheckConstraint("exploration_share BETWEEN 0 AND 1", name="ck_autopilot_exploration_share"),
+        CheckConstraint(_in("distribution", AUTOPILOT_DISTRIBUTIONS), name="ck_autopilot_distribution"),
+        CheckConstraint(_in("posting", AUTOPILOT_POSTING), name="ck_autopilot_posting"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    videos_per_day: Mapped[int] = mapped_column(Integer, server_default="3")
+    # NULL: every connected account (also those connected later).
+    account_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    # NULL: automatic (one pick in three once there are three picks a day, else none).
+    exploration_share: Mapped[Decimal | None] = mapped_column(Numeric(4, 3))
+    distribution: Mapped[str] = mapped_column(String(16), server_default="round_robin")
+    posting: Mapped[str] = mapped_column(String(16), server_default="asap")
+    posting_hours: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'::integer[]"))
+    run_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class AutopilotPick(TenantOwned, Base):
+    """One concept the autopilot chose on a day, in a slot: rendered once (unique per day and slot, and per concept)."""
+
+    __tablename__ = "autopilot_picks"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "concept_id"], ["concepts.tenant_id", "concepts.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "day", "slot", name="uq_autopilot_picks_day_slot"),
+        UniqueConstraint("tenant_id", "concept_id", name="uq_autopilot_picks_concept"),
+        UniqueConstraint("tenant_id", "id", name="uq_autopilot_picks_tenant_id_id"),
+        Index("ix_autopilot_picks_tenant_status", "tenant_id", "status"),
+        CheckConstraint("slot >= 0", name="ck_autopilot_picks_slot"),
+        CheckConstraint(_in("kind", AUTOPILOT_PICK_KINDS), name="ck_autopilot_picks_kind"),
+        CheckConstraint(_in("status", AUTOPILOT_PICK_STATUSES), name="ck_autopilot_picks_status"),
+        CheckConstraint(_in("platform", PLATFORMS), name="ck_autopilot_picks_platform"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    day: Mapped[date] = mapped_column(Date)
+    slot: Mapped[int] = mapped_column(Integer)
+    concept_id: Mapped[str] = mapped_column(CONTENT_ID)
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(32))
+    score: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    # The account a round-robin pick goes to (NULL: every chosen account of the video's platform).
+    account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="picked")
+    video_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class AutopilotPost(TenantOwned, Base):
+    """One account a pick's video is posted to: claimed once (unique per pick and account), then its post's id."""
+
+    __tablename__ = "autopilot_posts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "pick_id"], ["autopilot_picks.tenant_id", "autopilot_picks.id"], ondelete="CASCADE"
+        ),
+        UniqueConstraint("tenant_id", "pick_id", "account_id", name="uq_autopilot_posts_pick_account"),
+        CheckConstraint(_in("status", AUTOPILOT_POST_STATUSES), name="ck_autopilot_posts_status"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    pick_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    post_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="claimed")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 TENANT_TABLES: tuple[str, ...] = tuple(
