@@ -28,8 +28,14 @@ def charts(days: list[dict[str, Any]]) -> dict[str, str]:
     made: dict[str, str] = {}
 
     figure, axes = plt.subplots(figsize=(8, 4))
-    axes.plot(numbers, [d["predictionError"] for d in days], marker="o", label="ours (reflexion learner)")
-    axes.plot(numbers, [d["originalRuleError"] for d in days], marker="s", label="original app's rule")
+    axes.plot(numbers, [d["predictionError"] for d in days], marker="o", label="ours, the day's posts")
+    axes.plot(numbers, [d["originalRuleError"] for d in days], marker="s", label="original app's rule, the same posts")
+    axes.plot(
+        numbers,
+        [d.get("conceptError") for d in days],
+        linestyle="--",
+        label="ours, every concept of the day on every platform",
+    )
     axes.set(title="Prediction error per day", xlabel="simulated day", ylabel="mean absolute error (score points)")
     axes.grid(alpha=0.3)
     axes.legend()
@@ -72,7 +78,16 @@ def write_report(workdir: Path, days: list[dict[str, Any]], *, options: Any, fau
         "<tr>"
         + "".join(
             f"<td>{html.escape('' if d.get(k) is None else str(d.get(k)))}</td>"
-            for k in ("day", "predictionError", "originalRuleError", "rankCorrelation", "posted", "failed", "costUsd")
+            for k in (
+                "day",
+                "predictionError",
+                "originalRuleError",
+                "rankCorrelation",
+                "conceptError",
+                "posted",
+                "failed",
+                "costUsd",
+            )
         )
         + "</tr>"
         for d in days
@@ -91,8 +106,11 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}img{{max-width:10
 <p>{len(days)} simulated days, {options.accounts} sandbox accounts, {options.posts_per_day} posts a day each,
 seed {options.seed}, faults {"on" if options.faults else "off"}.</p>
 {pictures}
-<h2>Days</h2><table><tr><th>day</th><th>prediction error</th><th>original rule error</th><th>rank correlation</th>
-<th>posted</th><th>failed</th><th>cost (USD)</th></tr>{rows}</table>
+<h2>Days</h2>
+<p>Prediction error and rank correlation compare the score the product gave each of the day's posts with what the
+simulated audience gives such a video on average; the concept error covers every concept of the day.</p>
+<table><tr><th>day</th><th>prediction error</th><th>original rule error</th><th>rank correlation</th>
+<th>concept error</th><th>posted</th><th>failed</th><th>cost (USD)</th></tr>{rows}</table>
 <h2>Injected faults</h2><ul>{fault_items or "<li>none</li>"}</ul>
 </body></html>
 """

@@ -64,10 +64,17 @@ class Options:
 
 @dataclass
 class DayResult:
+    """One simulated day. The prediction figures are about the day's posts: the score the product gave each
+    posted video against what the audience gives such a video on average (`pairs`: predicted, expected, the
+    original rule's prediction); the concept figures cover every concept of the day on every platform posted to."""
+
     day: int
     predictionError: float | None  # noqa: N815 - the wire name
     rankCorrelation: float | None  # noqa: N815
     originalRuleError: float | None  # noqa: N815
+    conceptError: float | None  # noqa: N815
+    conceptRankCorrelation: float | None  # noqa: N815
+    pairs: list[list[float]]
     concepts: int
     posted: int
     failed: int
@@ -399,7 +406,7 @@ class Simulation:
             platforms = [
                 row[0] for row in connection.run("SELECT DISTINCT platform FROM videos WHERE tenant_id = :t", t=tenant)
             ] or list(PLATFORMS)
-            predicted, actual, original = [], [], []
+            predicted, actual = [], []
             for category, data in concepts:
                 data = json.loads(data) if isinstance(data, str) else data
                 for platform in platforms:
@@ -409,7 +416,16 @@ class Simulation:
                         continue
                     predicted.append(float(score))
                     actual.append(self.audience.expected_score(breakdown, category, platform))
-                    original.append(self.original.predict(breakdown, category, platform))
+            posted_today = connection.run(
+                """SELECT c.category, c.data, v.platform FROM social_posts p
+                     JOIN videos v ON v.tenant_id = p.tenant_id AND v.id = p.video_id
+                     JOIN concepts c ON c.tenant_id = v.tenant_id AND c.id = v.concept_id
+                    WHERE p.tenant_id = :t AND p.status = 'published' AND p.posted_at >= :b AND p.posted_at < :e
+                    ORDER BY p.posted_at, p.id""",
+                t=tenant,
+                b=begin,
+                e=end,
+            )
             posts = dict(
                 connection.run(
                     """SELECT status, count(*) FROM social_posts WHERE tenant_id = :t
@@ -441,13 +457,26 @@ class Simulation:
         finally:
             connection.close()
         weights = _weights(model[0][0] if model else None, platforms)
+        pairs = []
+        for category, data, platform in posted_today:
+            data = json.loads(data) if isinstance(data, str) else data
+            breakdown = breakdown_of(data, platform)
+            score = (data.get("platformVirality") or {}).get(_key(platform), {}).get("score")
+            if breakdown is not None and score is not None:
+                expected = self.audience.expected_score(breakdown, category, platform)
+                pairs.append(
+                    [float(score), round(expected, 3), round(self.original.predict(breakdown, category, platform), 3)]
+                )
         self.state.days.append(
             asdict(
                 DayResult(
                     day=day + 1,
-                    predictionError=_mae(predicted, actual),
-                    rankCorrelation=_spearman(predicted, actual),
-                    originalRuleError=_mae(original, actual),
+                    predictionError=_mae([p[0] for p in pairs], [p[1] for p in pairs]),
+                    rankCorrelation=_spearman([p[0] for p in pairs], [p[1] for p in pairs]),
+                    originalRuleError=_mae([p[2] for p in pairs], [p[1] for p in pairs]),
+                    conceptError=_mae(predicted, actual),
+                    conceptRankCorrelation=_spearman(predicted, actual),
+                    pairs=pairs,
                     concepts=len(concepts),
                     posted=int(posts.get("published", 0)),
                     failed=int(posts.get("failed", 0)) + int(posts.get("unconfirmed", 0)),
@@ -482,6 +511,8 @@ class Simulation:
             "faultsRecovered": sorted(name for name, ok in recovered.items() if ok),
             "report": str(report),
             "originalRule": [d["originalRuleError"] for d in self.state.days],
+            "conceptError": [d["conceptError"] for d in self.state.days],
+            "pairs": [d["pairs"] for d in self.state.days],
             "elapsedS": round(elapsed_s, 1),
             "runs": self.state.runs,
         }
