@@ -55,7 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts=args.accounts,
         posts_per_day=args.posts_per_day,
     )
-    # Functions print their metrics (EMF) to stdout, as in Lambda: here it is the console, and --json owns it.
+    # Functions log and print their metrics (EMF) to stdout, as in Lambda: here that is the console, and --json
+    # owns it. The service logger's handler holds stdout itself, so it is pointed at stderr too.
+    from viral.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
         result = Simulation(options, root=args.workdir or SIMULATIONS).run()
     if args.json:
