@@ -13,7 +13,7 @@ export XDG_RUNTIME_DIR ?= $(CURDIR)/.local/runtime
 
 PORT ?= 3000
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate migrate bench bench-learning build clean rds-ca python3.13
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate migrate bench bench-learning bench-loop simulate build clean rds-ca python3.13
 
 help:  ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -92,6 +92,13 @@ bench: install  ## speed and memory targets; results in bench/results/
 
 bench-learning: install  ## the reflexion learning proof alone (bench/results/learning.json and learning.png)
 	$(PY) -m bench learning
+
+bench-loop: install  ## the closed loop: 30 simulated days, 3 accounts, 3 posts a day, faults (bench/results/loop.json)
+	$(PY) -m bench loop
+
+DAYS ?= 7
+simulate: install  ## a simulated run of the autonomous business: make simulate DAYS=30 (report in .local/simulations/)
+	$(PY) -m local.simulation --days $(DAYS)
 
 build: install  ## layers and functions for python3.13/arm64 (with its bytecode) without Docker, with the 150 MB check
 	$(PY) scripts/build.py

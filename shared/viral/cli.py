@@ -301,7 +301,31 @@ def build_parser() -> argparse.ArgumentParser:
     dexie.add_argument("file", help="the dexie-export-import JSON file")
     dexie.add_argument("--tenant", required=True, type=_tenant_id)
     dexie.add_argument("--dry-run", action="store_true", help="check and count, then roll back (nothing written)")
+
+    # The simulation drives the whole local stack (local.simulation, beside the code in a checkout): its own
+    # parser reads the options, so `viral simulate --help` shows them.
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the autonomous business for N simulated days: viral simulate --days N [--faults] [--json]",
+        add_help=False,
+    )
+    simulate.add_argument("options", nargs=argparse.REMAINDER)
+    simulate.set_defaults(run=_simulate)
     return parser
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from viral.settings import REPO_ROOT
+
+    if (REPO_ROOT / "local").is_dir() and str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))  # the console script's own folder is on the path, not the checkout
+    try:
+        from local.simulation.__main__ import main as simulate
+    except ImportError as error:
+        raise _UsageError("viral simulate runs from a checkout of the repository (the local/ tools)") from error
+    code = simulate([*args.options, *(["--json"] if args.json and "--json" not in args.options else [])])
+    if code:
+        raise SystemExit(code)
 
 
 class _StandardError:

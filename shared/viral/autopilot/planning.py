@@ -92,13 +92,15 @@ def plan_picks(
     free_slots: Sequence[int],
     videos_per_day: int,
     exploration: int,
-    tried: Mapping[str, int],
+    tried: Mapping[tuple[str, str], int],
     targets: Sequence[Target],
     round_robin: bool,
 ) -> list[Pick]:
     """Fill the free slots: the first `videos_per_day - exploration` slots take the best-scored concepts, the last
-    `exploration` slots the best concept of the least-tried category (counting today's picks as tries), so the
-    learner sees categories the score alone would never choose. Fewer candidates than slots leave slots empty.
+    `exploration` slots the least-tried (category, platform) cell the slot's account can take, with that cell's
+    best concept (counting today's picks as tries). The learner weighs each category per platform, so exploring
+    cells, not only categories, lets it see what the score alone would never choose. Fewer candidates than slots
+    leave slots empty.
 
     A round-robin slot makes the video for its account's platform (the sandbox takes the concept's best one); with
     every account, a video is made for the concept's best platform among the accounts'.
@@ -116,12 +118,14 @@ def plan_picks(
         platforms = account.video_platforms() if account is not None else every_platform
         explore = slot >= videos_per_day - exploration
         if explore:
-            chosen = _least_tried_best(remaining, platforms, tried_now)
+            chosen, platform = _least_tried_cell(remaining, platforms, tried_now)
+            score = chosen.scores.get(platform, 0.0)
         else:
             chosen = max(remaining, key=lambda c: (c.best(platforms)[1], c.concept_id))
-        platform, score = chosen.best(platforms)
+            platform, score = chosen.best(platforms)
         remaining.remove(chosen)
-        tried_now[chosen.category] = tried_now.get(chosen.category, 0) + 1
+        cell = (chosen.category, platform)
+        tried_now[cell] = tried_now.get(cell, 0) + 1
         picks.append(
             Pick(
                 slot=slot,
@@ -136,10 +140,14 @@ def plan_picks(
     return picks
 
 
-def _least_tried_best(candidates: Sequence[Candidate], platforms: Sequence[str], tried: Mapping[str, int]) -> Candidate:
-    fewest = min(tried.get(c.category, 0) for c in candidates)
-    pool = [c for c in candidates if tried.get(c.category, 0) == fewest]
-    return max(pool, key=lambda c: (c.best(platforms)[1], c.concept_id))
+def _least_tried_cell(
+    candidates: Sequence[Candidate], platforms: Sequence[str], tried: Mapping[tuple[str, str], int]
+) -> tuple[Candidate, str]:
+    """The (concept, platform) of the least-tried cell, its best-scored concept; ties go to the higher score."""
+    pairs = [(c, p) for c in candidates for p in platforms]
+    fewest = min(tried.get((c.category, p), 0) for c, p in pairs)
+    pool = [(c, p) for c, p in pairs if tried.get((c.category, p), 0) == fewest]
+    return max(pool, key=lambda pair: (pair[0].scores.get(pair[1], 0.0), pair[0].concept_id, pair[1]))
 
 
 def post_targets(

@@ -174,14 +174,14 @@ class AutopilotRepository(TenantRepositoryBase[AutopilotSettings]):
         )
         return [(row.id, row.category, row.data) for row in self.session.execute(statement)]
 
-    def tries_per_category(self) -> dict[str, int]:
-        """Videos made so far per category: how often the learner could have seen each."""
+    def tries_per_cell(self) -> dict[tuple[str, str], int]:
+        """Videos made so far per (category, platform): how often the learner could have seen each cell."""
         statement = (
-            select(Video.category, func.count())
+            select(Video.category, Video.platform, func.count())
             .where(Video.tenant_id == self.tenant_id, Video.category.is_not(None))
-            .group_by(Video.category)
+            .group_by(Video.category, Video.platform)
         )
-        return {str(category): int(count) for category, count in self.session.execute(statement)}
+        return {(str(c), str(p)): int(count) for c, p, count in self.session.execute(statement)}
 
     def concept_data(self, concept_id: str) -> dict[str, Any] | None:
         return self.session.scalar(

@@ -3,8 +3,9 @@
 One step, per tenant, safe to run any number of times (the schedule runs it every 15 minutes):
 
 1. Once today's daily generation has finished, the free slots of the day are filled with its best-scored concepts
-   that have no video yet, plus the exploration slots (the best concept of the least-tried category). A pick is a
-   row unique per (tenant, day, slot) and per (tenant, concept): a re-run or a duplicate message picks nothing twice.
+   that have no video yet, plus the exploration slots (the best concept of the least-tried category and platform).
+   A pick is a row unique per (tenant, day, slot) and per (tenant, concept): a re-run or a duplicate message picks
+   nothing twice.
 2. Each pick not yet submitted asks the video service for its video, in its own unit of work as the route does.
    A run that died after the request but before recording it finds the video by concept and platform, so nothing
    renders twice. A quota refusal refuses the day's remaining picks: recorded in the status, never retried.
@@ -290,7 +291,7 @@ def _pick(run: _Run) -> None:
             free_slots=free,
             videos_per_day=settings.videos_per_day,
             exploration=effective_exploration(settings),
-            tried=repository.tries_per_category(),
+            tried=repository.tries_per_cell(),
             targets=run.targets,
             round_robin=run.round_robin,
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 
 from viral.db.models import ScoreModel, TrendSnapshot
@@ -125,6 +125,11 @@ class EngineRepository(TenantRepositoryBase[ScoreModel]):
         statement = self._select(ScoreModel.version, ScoreModel.weights).order_by(ScoreModel.version.desc()).limit(1)
         row = self.session.execute(statement).one_or_none()
         return None if row is None else (row.version, row.weights)
+
+    def last_rollback_at(self) -> datetime | None:
+        """When the tenant last rolled its score model back (None: never): earlier evidence no longer counts."""
+        statement = self._select(func.max(ScoreModel.created_at)).where(ScoreModel.source == "rollback")
+        return self.session.execute(statement).scalar()
 
     def score_model(self, version: int) -> dict[str, Any] | None:
         statement = self._select(ScoreModel.weights).where(ScoreModel.version == version)

@@ -45,6 +45,7 @@ T_MIN = 2.0
 LEARNING_RATE = 0.6
 MAX_STEP = 0.25  # a weight moves by at most 25% per adjustment
 WINDOW = 60  # the newest critiques per (category, platform) that count as evidence
+EVIDENCE_LIMIT = 5000  # the newest critiques read per run (every cell's window, with room)
 
 
 def engagement_to_score(rate_pct: float) -> float:
@@ -219,12 +220,20 @@ def _log_ratio(critique: SelfCritique, model: ScoreModel) -> float | None:
 
 
 def run_reflexion(*, now: datetime | None = None) -> RunReport:
-    """Learn from the current tenant's unapplied critiques: adjust each (category, platform) weight the evidence
-    supports, each adjustment a new score-model version; critiques that drove one are marked applied."""
+    """Learn from the current tenant's critiques: adjust each (category, platform) weight the evidence supports,
+    each adjustment a new score-model version.
+
+    The evidence of a cell is its newest critiques (up to WINDOW), applied or not, each re-expressed under
+    today's weight, so an adjustment keeps what earlier critiques taught instead of forgetting them once used:
+    the weight converges to the value the evidence supports, in steps of at most MAX_STEP. A cell moves only
+    when it has a critique no adjustment has used yet (those are then marked applied): a rerun, or a duplicate
+    job, with no new evidence changes nothing. Critiques older than the last rollback no longer count.
+    """
     now = now or datetime.now(UTC)
     with unit_of_work() as uow:
         model = current_model(uow)
-        critiques = uow.repository(CritiqueRepository).unapplied()
+        since = uow.repository(EngineRepository).last_rollback_at()
+        critiques = uow.repository(CritiqueRepository).evidence(since=since, limit=EVIDENCE_LIMIT)
         groups: dict[tuple[str, str], list[SelfCritique]] = defaultdict(list)
         for critique in critiques:  # newest first
             key = (critique.performance_gap.category, critique.performance_gap.platform)
@@ -232,13 +241,17 @@ def run_reflexion(*, now: datetime | None = None) -> RunReport:
                 groups[key].append(critique)
         adjustments: list[ScoringAdjustment] = []
         for (category, platform), group in sorted(groups.items()):
+            fresh = [c for c in group if c.applied_at is None]
+            if not fresh:
+                continue
             ratios = [r for c in group if (r := _log_ratio(c, model)) is not None]
             step = _step(ratios)
             if step is None:
                 continue
-            model, adjustment = _adjust(uow, model, category, platform, step, group, len(ratios))
+            model, adjustment = _adjust(uow, model, category, platform, step, fresh, len(ratios))
             adjustments.append(adjustment)
-        return RunReport(critiques_considered=len(critiques), adjustments=adjustments, model_version=model.version)
+        considered = sum(len(g) for g in groups.values())
+        return RunReport(critiques_considered=considered, adjustments=adjustments, model_version=model.version)
 
 
 def _step(log_ratios: list[float]) -> float | None:

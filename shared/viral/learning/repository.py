@@ -156,6 +156,11 @@ class CritiqueRepository(TenantRepositoryBase[SelfCritique]):
     def unapplied(self) -> list[schema.SelfCritique]:
         return self._newest(SelfCritique.applied_at.is_(None))
 
+    def evidence(self, *, since: datetime | None, limit: int) -> list[schema.SelfCritique]:
+        """The newest critiques (applied or not) written after `since`, newest first: the learner's evidence."""
+        where = [] if since is None else [SelfCritique.created_at > since]
+        return self._newest(*where, limit=limit)
+
 
 def _insight(row: ReflexionInsight) -> schema.ReflexionInsight:
     return schema.ReflexionInsight(

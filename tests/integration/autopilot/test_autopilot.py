@@ -120,29 +120,34 @@ def key_of(tenant: uuid.UUID, *scopes: str) -> dict[str, str]:
 def test_picks_are_the_top_scored_plus_exploration_and_a_rerun_picks_nothing_new(
     aws: SocialAws, tenant_a: uuid.UUID, owner_engine: Engine
 ) -> None:
-    # Given a finished daily generation in which tech, never tried, scores lowest
+    # Given a finished daily generation in which tech scores lowest
     pro(tenant_a)
     connect_sandbox(tenant_a)
     absurd, food, food2, tech = daily_generation(tenant_a, [("absurd", 90), ("food", 85), ("food", 80), ("tech", 40)])
     enable(tenant_a, videos_per_day=3)
     # When the autopilot runs
     first = run_autopilot(tenant_a)
-    # Then the two best and the best of the least-tried category are picked, each rendered once
+    # Then the two best are picked, and the third explores a (category, platform) cell not tried yet; each once
     assert (first.picked, first.submitted, first.in_progress) == (3, 3, 3)
     picks = rows(
         owner_engine,
-        "select slot, concept_id, kind, status, video_id from autopilot_picks where tenant_id = :t order by slot",
+        "select slot, concept_id, kind, status, video_id, platform from autopilot_picks where tenant_id = :t "
+        "order by slot",
         t=tenant_a,
     )
-    assert [(p["slot"], p["concept_id"], p["kind"], p["status"]) for p in picks] == [
+    assert [(p["slot"], p["concept_id"], p["kind"], p["status"]) for p in picks[:2]] == [
         (0, absurd, "top", "rendering"),
         (1, food, "top", "rendering"),
-        (2, tech, "exploration", "rendering"),
     ]
+    assert (picks[2]["kind"], picks[2]["status"]) == ("exploration", "rendering")
+    assert picks[2]["concept_id"] in (food2, tech)
+    category = {absurd: "absurd", food: "food", food2: "food", tech: "tech"}
+    cells = [(category[p["concept_id"]], p["platform"]) for p in picks]
+    assert cells[2] not in cells[:2]  # a cell the top picks did not already try
     videos = rows(owner_engine, "select id, concept_id, platform from videos where tenant_id = :t", t=tenant_a)
-    assert sorted(v["concept_id"] for v in videos) == sorted([absurd, food, tech])
+    assert sorted(v["concept_id"] for v in videos) == sorted(p["concept_id"] for p in picks)
     assert {v["id"] for v in videos} == {p["video_id"] for p in picks}
-    assert food2 not in {v["concept_id"] for v in videos}
+    assert {(v["concept_id"], v["platform"]) for v in videos} == {(p["concept_id"], p["platform"]) for p in picks}
     # And a re-run picks and renders nothing new (the videos are still rendering)
     again = run_autopilot(tenant_a)
     assert (again.picked, again.submitted, again.in_progress) == (0, 0, 3)

@@ -298,3 +298,45 @@ def test_llm_critic_strict_json_is_used(llm: FakeServer, tenant_a: uuid.UUID, ow
     sent = json.loads(llm.requests[0].body)
     assert sent["model"] == "test-model"
     assert llm.requests[0].headers["x-api-key"] == "test-key"
+
+
+def test_evidence_keeps_counting_after_an_adjustment_and_a_rerun_without_news_changes_nothing(
+    tenant_a: uuid.UUID, owner_engine: Engine
+) -> None:
+    concepts = setup_concepts(tenant_a, owner_engine, count=3)
+    for concept in concepts * 2:  # the audience gives about half of what was predicted, consistently
+        store_and_reflect(
+            tenant_a, feedback_for(concept, actual_score=concept["platformVirality"]["tiktok"]["score"] * 0.5)
+        )
+    with tenant_scope(tenant_a):
+        first = run_reflexion()
+        assert run_reflexion().adjustments == []  # the same evidence again (a duplicate job): no change
+    [step_one] = first.adjustments
+    # One more critique: the six earlier ones still count, so the weight moves on towards what they all say.
+    store_and_reflect(
+        tenant_a, feedback_for(concepts[0], actual_score=concepts[0]["platformVirality"]["tiktok"]["score"] * 0.5)
+    )
+    with tenant_scope(tenant_a):
+        second = run_reflexion()
+    [step_two] = second.adjustments
+    assert step_two.old_value == pytest.approx(step_one.new_value)
+    assert step_two.new_value < step_one.new_value
+    assert second.critiques_considered == 7
+
+
+def test_a_rollback_makes_earlier_evidence_stop_counting(tenant_a: uuid.UUID, owner_engine: Engine) -> None:
+    concepts = setup_concepts(tenant_a, owner_engine, count=3)
+    for concept in concepts * 2:
+        store_and_reflect(
+            tenant_a, feedback_for(concept, actual_score=concept["platformVirality"]["tiktok"]["score"] * 0.5)
+        )
+    with tenant_scope(tenant_a):
+        assert run_reflexion().model_version == 2
+        rollback(1)
+    store_and_reflect(
+        tenant_a, feedback_for(concepts[1], actual_score=concepts[1]["platformVirality"]["tiktok"]["score"] * 0.5)
+    )
+    with tenant_scope(tenant_a):
+        report = run_reflexion()
+    assert report.adjustments == []  # one critique since the rollback is too thin to move anything
+    assert report.critiques_considered == 1

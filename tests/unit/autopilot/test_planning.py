@@ -42,8 +42,8 @@ def test_exploration_picks_default_to_one_in_three_from_three_videos_a_day(
     assert exploration_picks(videos, share) == expected
 
 
-def test_top_slots_take_the_best_scores_and_the_exploration_slot_the_least_tried_category() -> None:
-    # Given four concepts where tech was never tried and scores lowest
+def test_top_slots_take_the_best_scores_and_the_exploration_slot_the_least_tried_cell() -> None:
+    # Given four concepts where tech was never tried on TikTok and scores lowest
     candidates = [
         candidate("a1", "absurd", 90),
         candidate("f1", "food", 85),
@@ -57,8 +57,8 @@ def test_top_slots_take_the_best_scores_and_the_exploration_slot_the_least_tried
         free_slots=[0, 1, 2],
         videos_per_day=3,
         exploration=1,
-        tried={"absurd": 4, "food": 2},
-        targets=[target("sandbox", 1)],
+        tried={("absurd", "tiktok"): 4, ("food", "tiktok"): 2},
+        targets=[target("tiktok", 1)],
         round_robin=True,
     )
     # Then the two best go first, and the exploration slot tries tech
@@ -67,7 +67,27 @@ def test_top_slots_take_the_best_scores_and_the_exploration_slot_the_least_tried
         (1, "f1", "top"),
         (2, "t1", "exploration"),
     ]
-    assert [p.platform for p in picks] == ["tiktok", "tiktok", "tiktok"]  # the sandbox takes each concept's best
+    assert [p.platform for p in picks] == ["tiktok", "tiktok", "tiktok"]
+
+
+def test_on_the_sandbox_exploration_tries_a_platform_the_score_would_never_choose() -> None:
+    # Given two concepts that score best on TikTok, and TikTok already tried for both categories
+    candidates = [candidate("a1", "absurd", 90, shorts=30, reels=20), candidate("f1", "food", 80, shorts=60)]
+    picks = plan_picks(
+        day=DAY,
+        candidates=candidates,
+        free_slots=[0, 1],
+        videos_per_day=2,
+        exploration=1,
+        tried={("absurd", "tiktok"): 3, ("food", "tiktok"): 3, ("food", "youtube-shorts"): 1},
+        targets=[target("sandbox", 1)],
+        round_robin=True,
+    )
+    # Then the top slot takes a1 on TikTok, and exploration makes food for a never-tried platform: Reels
+    assert [(p.concept_id, p.platform, p.kind) for p in picks] == [
+        ("a1", "tiktok", "top"),
+        ("f1", "instagram-reels", "exploration"),
+    ]
 
 
 def test_exploration_counts_today_picks_as_tries() -> None:

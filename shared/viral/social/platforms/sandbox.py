@@ -16,8 +16,8 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -81,6 +81,10 @@ class SandboxNetwork:
     published: dict[str, list[str]] = field(default_factory=dict)  # client_ref (our post id) -> post ids
     failures: dict[str, list[httpx.Response]] = field(default_factory=dict)  # route -> answers to give first
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # A simulation's hooks: its own audience (our post id, published at, now -> the metrics answer), and a look at
+    # every request before it is answered (it may raise, as a process killed mid-call would).
+    audience: Callable[[str, float, float], dict[str, Any]] | None = None
+    interceptor: Callable[[httpx.Request], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the consent page's side (local runtime, tests) -----------------------------------------------------
@@ -103,11 +107,31 @@ class SandboxNetwork:
         with self._lock:
             self.access_tokens = {t: (u, 0.0) for t, (u, _) in self.access_tokens.items()}
 
+    def state(self) -> dict[str, Any]:
+        """What the network knows (grants, tokens, uploads, posts), as JSON-ready data: a simulation saves it to
+        resume later."""
+        with self._lock:
+            return {
+                "access_tokens": {t: list(v) for t, v in self.access_tokens.items()},
+                "refresh_tokens": dict(self.refresh_tokens),
+                "uploads": [asdict(u) for u in self.uploads.values()],
+                "published": {k: list(v) for k, v in self.published.items()},
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self.access_tokens = {t: (str(u), float(e)) for t, (u, e) in state["access_tokens"].items()}
+            self.refresh_tokens = dict(state["refresh_tokens"])
+            self.uploads = {u["id"]: _Upload(**u) for u in state["uploads"]}
+            self.published = {k: list(v) for k, v in state["published"].items()}
+
     # --- HTTP ----------------------------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         route = f"{request.method} {request.url.path}"
         key = self._route_key(request)
+        if self.interceptor is not None:
+            self.interceptor(request)
         with self._lock:
             self.requests.append((request.method, request.url.path))
             queued = self.failures.get(key)
@@ -163,7 +187,13 @@ class SandboxNetwork:
                 return self._chunk(request, upload)
             return _json(200, self._status(upload))
         if path.startswith("/v1/posts/") and path.endswith("/metrics"):
-            return _json(200, audience_metrics(path.split("/")[3], self._published_at(path.split("/")[3])))
+            post_id = path.split("/")[3]
+            if self.audience is not None:
+                upload = next((u for u in self.uploads.values() if u.post_id == post_id), None)
+                if upload is None:
+                    return _json(404, {"error": {"code": "post_not_found", "message": "No such post"}})
+                return _json(200, self.audience(upload.client_ref, self._published_at(post_id), time.time()))
+            return _json(200, audience_metrics(post_id, self._published_at(post_id)))
         return _json(404, {"error": {"code": "not_found", "message": "No such route"}})
 
     def _user(self, request: httpx.Request) -> str | None:
