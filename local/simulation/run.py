@@ -17,6 +17,7 @@ again by the system's own sweeper, as it would be after an outage.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -24,12 +25,14 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from local.fakes.video_vendors import FakeLuma, Job
 from local.simulation.audience import OriginalRule, SimulatedAudience, breakdown_of
 from local.simulation.faults import Faults
 
@@ -45,6 +48,7 @@ MAX_BUSY_STEPS = 90  # per hour: after that the waiting work is left for the nex
 PLATFORMS = ("tiktok", "youtube-shorts", "instagram-reels")
 STATE_FILE = "state.json"
 SANDBOX_FILE = "sandbox.json"
+VENDOR_FILE = "vendor.json"
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,6 @@ class State:
     original_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     fed_feedback: list[str] = field(default_factory=list)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    vendor_jobs: list[str] = field(default_factory=list)  # ids the video vendor fake accepted (faults runs)
     fault_job: str | None = None
     steps: int = 0
     runs: int = 0
@@ -148,10 +151,17 @@ class Simulation:
     def _save_state(self, network: Any) -> None:
         self.state.original_weights = self.original.weights
         self.state.faults = self.faults.injected
-        for name, value in ((STATE_FILE, asdict(self.state)), (SANDBOX_FILE, network.state())):
-            partial = self.workdir / f"{name}.tmp"
-            partial.write_text(json.dumps(value, default=str), encoding="utf-8")
-            os.replace(partial, self.workdir / name)
+        self._write(SANDBOX_FILE, network.state())
+        self._write(STATE_FILE, asdict(self.state))
+
+    def _write(self, name: str, value: Any) -> None:
+        partial = self.workdir / f"{name}.tmp"
+        partial.write_text(json.dumps(value, default=str), encoding="utf-8")
+        os.replace(partial, self.workdir / name)  # whole or not at all, whenever the run is stopped
+
+    def _read(self, name: str) -> Any:
+        path = self.workdir / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     # --- the environment -----------------------------------------------------------------------------------
 
@@ -303,7 +313,7 @@ class Simulation:
     # --- the run -------------------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from local.fakes.video_vendors import GATEWAY_TIMEOUT, FakeLuma
+        from local.fakes.video_vendors import GATEWAY_TIMEOUT
         from local.simulation.clock import SimulatedClock
         from local.simulation.stack import SimulatedStack
 
@@ -311,10 +321,9 @@ class Simulation:
         self.state.runs += 1
         with contextlib.ExitStack() as exits:
             exits.callback(self._close_all)
-            luma = exits.enter_context(FakeLuma().running()) if self.options.faults else None
+            luma = exits.enter_context(_DurableLuma().running()) if self.options.faults else None
             if luma is not None:
-                for job_id in self.state.vendor_jobs:  # jobs the vendor accepted before a stop stay on its books
-                    luma._new_job(job_id)
+                luma.restore(self._read(VENDOR_FILE) or [])  # what the vendor accepted before a stop stays on its books
             stack = exits.enter_context(SimulatedStack(TEMPLATE))
             # After the stack: its start sets the template's variables, which these refine.
             self._environment(luma.base_url if luma else None)
@@ -323,10 +332,14 @@ class Simulation:
 
             reset_sandbox()
             network = sandbox_network()
-            saved = self.workdir / SANDBOX_FILE
-            if saved.is_file():
-                network.restore(json.loads(saved.read_text(encoding="utf-8")))
+            saved = self._read(SANDBOX_FILE)
+            if saved:
+                network.restore(saved)
             network.audience = self._audience_hook(url)
+            # The platform and the vendor keep what they know across a stop, as real ones do: saved on each change.
+            network.on_change = lambda: self._write(SANDBOX_FILE, network.state())
+            if luma is not None:
+                luma.on_change = lambda: self._write(VENDOR_FILE, sorted(luma.jobs))
             stack.delivery_hook = self.faults.delivery_hook
             clock = exits.enter_context(SimulatedClock(url, datetime.fromisoformat(self.state.now)))
             if not self.state.tenant_id:
@@ -363,8 +376,6 @@ class Simulation:
             stack.drain()
         self.state.steps += 1
         self.state.now = clock.now().isoformat()
-        if luma is not None:
-            self.state.vendor_jobs = sorted(luma.jobs)
         if until.hour == 0 and until > START:
             self._close_day(url, (until - START).days - 1)
         self._save_state(network)
@@ -550,6 +561,24 @@ class Simulation:
             else:
                 results[name] = stuck == 0 and not doubles
         return results
+
+
+class _DurableLuma(FakeLuma):
+    """The Luma-shaped fake vendor, telling the run about every job it accepts (so a stopped run keeps them)."""
+
+    on_change: Callable[[], None] | None = None
+
+    def _new_job(self, job_id: str | None = None, request: dict[str, Any] | None = None) -> Job:
+        job = super()._new_job(job_id, request)
+        if self.on_change is not None:
+            self.on_change()
+        return job
+
+    def restore(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self.jobs[job_id] = Job(id=job_id, polls_left=self.polls_until_done, outcome=self.outcome)
+        numbers = [uuid.UUID(job_id).int for job_id in job_ids]
+        self._ids = itertools.count(max(numbers, default=0) + 1)  # new jobs never take an old id
 
 
 def _key(platform: str) -> str:

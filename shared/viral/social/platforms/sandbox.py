@@ -85,6 +85,7 @@ class SandboxNetwork:
     # every request before it is answered (it may raise, as a process killed mid-call would).
     audience: Callable[[str, float, float], dict[str, Any]] | None = None
     interceptor: Callable[[httpx.Request], None] | None = None
+    on_change: Callable[[], None] | None = None  # after any request that may have changed what the network knows
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the consent page's side (local runtime, tests) -----------------------------------------------------
@@ -132,16 +133,21 @@ class SandboxNetwork:
         key = self._route_key(request)
         if self.interceptor is not None:
             self.interceptor(request)
-        with self._lock:
-            self.requests.append((request.method, request.url.path))
-            queued = self.failures.get(key)
-            if queued:
-                answer = queued.pop(0)
-                if answer.status_code == 599:  # the platform did the work but the answer was lost
-                    self._dispatch(request, route)
-                    raise httpx.ReadTimeout("no answer", request=request)
-                return answer
-            return self._dispatch(request, route)
+        try:
+            with self._lock:
+                self.requests.append((request.method, request.url.path))
+                queued = self.failures.get(key)
+                if queued:
+                    answer = queued.pop(0)
+                    if answer.status_code == 599:  # the platform did the work but the answer was lost
+                        self._dispatch(request, route)
+                        raise httpx.ReadTimeout("no answer", request=request)
+                    return answer
+                return self._dispatch(request, route)
+        finally:
+            # A status check can publish (the post id is given when processing ends): only metrics change nothing.
+            if self.on_change is not None and key != "GET /v1/posts/{id}/metrics":
+                self.on_change()
 
     @staticmethod
     def _route_key(request: httpx.Request) -> str:
@@ -187,14 +193,16 @@ class SandboxNetwork:
                 return self._chunk(request, upload)
             return _json(200, self._status(upload))
         if path.startswith("/v1/posts/") and path.endswith("/metrics"):
-            post_id = path.split("/")[3]
-            if self.audience is not None:
-                upload = next((u for u in self.uploads.values() if u.post_id == post_id), None)
-                if upload is None:
-                    return _json(404, {"error": {"code": "post_not_found", "message": "No such post"}})
-                return _json(200, self.audience(upload.client_ref, self._published_at(post_id), time.time()))
-            return _json(200, audience_metrics(post_id, self._published_at(post_id)))
+            return self._metrics(path.split("/")[3])
         return _json(404, {"error": {"code": "not_found", "message": "No such route"}})
+
+    def _metrics(self, post_id: str) -> httpx.Response:
+        if self.audience is None:
+            return _json(200, audience_metrics(post_id, self._published_at(post_id)))
+        upload = next((u for u in self.uploads.values() if u.post_id == post_id), None)
+        if upload is None:
+            return _json(404, {"error": {"code": "post_not_found", "message": "No such post"}})
+        return _json(200, self.audience(upload.client_ref, self._published_at(post_id), time.time()))
 
     def _user(self, request: httpx.Request) -> str | None:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
