@@ -55,4 +55,3 @@ def search(
     require_scope(router, "read")
     results = storage.search_generations(q, limit=limit)
     return {"query": q, "count": len(results), "results": [g.wire() for g in results]}
-
