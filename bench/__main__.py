@@ -20,6 +20,7 @@ MODULES: dict[str, str] = {
     "fanout": "bench.fanout",
     "webhooks": "bench.webhooks",
     "social": "bench.social",
+    "analytics": "bench.analytics",
     "loop": "bench.loop",
 }
 

@@ -165,11 +165,14 @@ def run() -> bool:
     result = {"ours": ours, "original_rule": original, "at_truth": {"mae": at_truth["mae"]}}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "learning.json").write_text(json.dumps(result, indent=2) + "\n")
-    from bench.png import line_chart
+    from bench.charts import line_chart
 
     legend = line_chart(
         RESULTS_DIR / "learning.png",
         {"ours": ours["mae"], "original rule": original["mae"], "ours at truth": at_truth["mae"]},
+        title="Prediction error per learning cycle",
+        x_label="cycle",
+        y_label="mean absolute error (virality points)",
     )
     tail = slice(10, CYCLES)
 

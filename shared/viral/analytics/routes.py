@@ -1,4 +1,5 @@
-"""Analytics routes: a post's snapshots as a time series, and the tenant's metrics."""
+"""Analytics routes: the tenant's analytics with the score's calibration, a post's snapshots as a time series,
+and the tenant's metrics."""
 
 from __future__ import annotations
 
@@ -11,15 +12,27 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from viral.analytics import metrics
+from viral.analytics.calibration import AnalyticsAnswer, analytics_with_calibration
 from viral.analytics.repository import SnapshotRepository
 from viral.db.models import AnalyticsSnapshot
 from viral.db.uow import unit_of_work
 from viral.errors import InvalidInput, NotFound
 from viral.http.access import require_scope
+from viral.http.openapi import answers
 
 router = Router()
 
 PostId = Annotated[uuid.UUID, Path(description="the post's id")]
+
+
+@router.get(
+    "/api/analytics",
+    summary="Totals, categories, trend topics, generations per day, and how well calibrated the viral score is",
+    responses=answers(AnalyticsAnswer),
+)
+def analytics() -> dict[str, Any]:
+    require_scope(router, "read")
+    return analytics_with_calibration().wire()
 
 
 def _number(value: Any) -> float | int | None:

@@ -1,4 +1,4 @@
-"""New generation routes: one generation, favourites, search and analytics."""
+"""New generation routes: one generation, favourites and search (GET /api/analytics is analytics' own)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from viral.content import storage
 from viral.content.answers import FavoriteAnswer, SearchAnswer
-from viral.content.schemas import AnalyticsData, Generation
+from viral.content.schemas import Generation
 from viral.errors import NotFound
 from viral.http.access import require_scope
 from viral.http.openapi import answers
@@ -55,13 +55,3 @@ def search(
     require_scope(router, "read")
     results = storage.search_generations(q, limit=limit)
     return {"query": q, "count": len(results), "results": [g.wire() for g in results]}
-
-
-@router.get(
-    "/api/analytics",
-    summary="Totals, categories, trend topics and generations per day",
-    responses=answers(AnalyticsData),
-)
-def analytics() -> dict[str, Any]:
-    require_scope(router, "read")
-    return storage.get_analytics_data().wire()
