@@ -49,7 +49,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for r in self.requests if r.method == method.upper() and r.path == path)

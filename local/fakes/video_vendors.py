@@ -10,6 +10,7 @@ made from. The finished video is a real vertical MP4 made with PyAV (see `sample
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -37,6 +38,7 @@ def sample_mp4(
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
             stream.options = {"preset": "ultrafast"}
@@ -150,7 +152,7 @@ class FakeVeo(VendorFake):
         if not body.get("instances", [{}])[0].get("prompt") or params.get("aspectRatio") != "9:16":
             return self._error(400, "INVALID_ARGUMENT", "prompt and a 9:16 aspectRatio are required here")
         job = self._new_job(f"models/{self.model}/operations/op{next(self._ids):06d}")
-        self.server.route("GET", f"/v1beta/{job.id}", lambda r, j=job: self._poll(r, j))
+        self.server.route("GET", f"/v1beta/{job.id}", functools.partial(self._poll, job=job))
         return self._created(_json(200, {"name": job.id}))
 
     def _poll(self, request: Request, job: Job) -> Reply:
@@ -205,7 +207,7 @@ class FakeRunway(VendorFake):
         if body.get("ratio") != "720:1280" or not body.get("promptText") or not body.get("model"):
             return _json(400, {"error": "Validation of body failed", "issues": []})
         job = self._new_job()
-        self.server.route("GET", f"/v1/tasks/{job.id}", lambda r, j=job: self._poll(r, j))
+        self.server.route("GET", f"/v1/tasks/{job.id}", functools.partial(self._poll, job=job))
         return self._created(_json(200, {"id": job.id}))
 
     def _poll(self, request: Request, job: Job) -> Reply:
@@ -275,7 +277,7 @@ class FakeLuma(VendorFake):
         if body.get("aspect_ratio") != "9:16" or not body.get("model"):
             return _json(400, {"detail": "aspect_ratio and model are required"})
         job = self._new_job(request=body)
-        self.server.route("GET", f"/dream-machine/v1/generations/{job.id}", lambda r, j=job: self._poll(r, j))
+        self.server.route("GET", f"/dream-machine/v1/generations/{job.id}", functools.partial(self._poll, job=job))
         return self._created(_json(201, self._generation(job, "queued")))
 
     def _poll(self, request: Request, job: Job) -> Reply:

@@ -32,7 +32,7 @@ def charts(days: list[dict[str, Any]]) -> dict[str, str]:
     axes.plot(numbers, [d["originalRuleError"] for d in days], marker="s", label="original app's rule, the same posts")
     axes.plot(
         numbers,
-        [d.get("conceptError") for d in days],
+        [float("nan") if d.get("conceptError") is None else d["conceptError"] for d in days],
         linestyle="--",
         label="ours, every concept of the day on every platform",
     )

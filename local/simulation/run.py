@@ -321,7 +321,9 @@ class Simulation:
         self.state.runs += 1
         with contextlib.ExitStack() as exits:
             exits.callback(self._close_all)
-            luma = exits.enter_context(_DurableLuma().running()) if self.options.faults else None
+            luma = _DurableLuma() if self.options.faults else None
+            if luma is not None:
+                exits.enter_context(luma.running())
             if luma is not None:
                 luma.restore(self._read(VENDOR_FILE) or [])  # what the vendor accepted before a stop stays on its books
             stack = exits.enter_context(SimulatedStack(TEMPLATE))
