@@ -3,16 +3,15 @@
 * seed: 1,000,000 published posts over 10,000 tenants (100 each), published over the last 36 days (the oldest fall
   out of the collector's 35-day window), bulk-loaded with generate_series as the owner; 80% of the posts already
   have the snapshot of the age bucket they are in, so about one in five is due.
-* due: what the hourly fan-out causes: every tenant's AnalyticsWorker run asks `SnapshotRepository.due(now)` in
-  its own unit of work (transaction, tenant bound, two statements). The figure is the total of those 10,000
-  calls made one after another (in production they run in parallel, one worker per tenant message), against the
-  same two statements per tenant on one raw pg8000 connection as the owner (no ORM, no transaction setup), and
-  beside one set-based statement that finds every tenant's due posts at once (what a system-role fan-out could run).
-* write: 10,000 due snapshots written through the collector's own write step (`_collect_one` with the platform
-  call answered at once with a sandbox-shaped answer: normalise, one transaction with `add_once` and the
-  `metrics.collected` event, the feedback check at 72 h and later), as it runs today (one transaction per
-  snapshot) and with each tenant's snapshots in one transaction, against the same rows inserted in one
-  transaction per tenant on raw pg8000.
+* due: what the hourly schedule runs: `DueSnapshotSystemRepository.due(now)`, one statement as the system role over
+  every tenant (each age bucket's window of published posts, migration 0016's partial index, without that bucket's
+  snapshot), and `tenants_due(now)`, the tenants it enqueues; against the same statement on raw pg8000 as the owner,
+  and beside the rule it replaced (every post of 35 days, one statement) and one tenant's own `due()` (the worker).
+* write: 10,000 snapshots through the collector's write step (`_record_batch`: normalise, one transaction per
+  platform call's batch with `add_many`, the `metrics.collected` events and the feedback-age concept check), in
+  batches of up to 20 of one tenant (TikTok's `video/query` size; YouTube's 50 only makes fewer transactions),
+  against the same rows and events inserted on raw pg8000 as the owner, one transaction and two multi-row inserts per
+  batch.
 * metrics: GET /api/metrics (Prometheus text and JSON) through the Authorizer and Api handlers in this process for
   a tenant with 10,000 posts (500 videos of the last day, 2,000 critiques, 10,000 snapshots), against GET
   /api/user/usage on the same path (the same authorizer, middleware and transaction, one small query).
@@ -20,7 +19,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import time
 import uuid
@@ -47,16 +46,15 @@ DUE_TOTAL_TARGET_S, WRITE_TOTAL_TARGET_S, METRICS_P50_TARGET_MS = 1.0, 5.0, 100.
 METRICS_REPEAT = 60
 
 NOTES = {
-    "due": "the total of 10,000 per-tenant SnapshotRepository.due(now) calls, one unit of work each (as each "
-    "tenant's AnalyticsWorker run does), made one after another; raw = the same two statements per tenant on one "
-    "pg8000 connection as the owner; set_based = one statement finding every tenant's due posts and buckets",
-    "write": "10,000 snapshots through the collector's write step (collector._collect_one with the platform answering "
-    "at once: normalise, one transaction with add_once and the metrics.collected event, the feedback check at 72 h "
-    "and later); raw = the same rows inserted on pg8000 in one transaction per tenant",
-    "proposal": "not what runs today: one statement as a system path would run it, choosing each bucket's posts in "
-    "a 6-hour window after the bucket's age (so a missed hour is caught on the next runs) that have no snapshot of "
-    "it, served by a partial index on social_posts (posted_at) INCLUDE (tenant_id, id, platform) WHERE status = "
-    "'published' AND platform_post_id IS NOT NULL, created here in the throwaway database (no migration adds it)",
+    "due": "the hourly schedule's choice: DueSnapshotSystemRepository.due(now) in a system unit of work (one statement "
+    "over every tenant: each bucket's window of published posts without that bucket's snapshot); tenants = "
+    "tenants_due(now), what it enqueues; raw = the same statement on one pg8000 connection as the owner; "
+    "old_rule = the replaced rule as one statement (every published post of 35 days); per_tenant = one tenant's "
+    "SnapshotRepository.due(now) in its unit of work (the worker's own choice, under row-level security)",
+    "write": "10,000 snapshots through collector._record_batch with the platform answering at once, in batches of up "
+    "to 20 posts of one tenant (TikTok's video/query size): normalise, one transaction per batch with add_many, "
+    "the metrics.collected events in one insert and the feedback-age concept lookup; raw = the same rows and events "
+    "on pg8000 as the owner, one transaction and two multi-row inserts per batch",
     "metrics": "GET /api/metrics through the Authorizer and Api handlers in this process (authorizer memo warm) for "
     "a tenant with 10,000 posts, 500 videos of the last day, 2,000 critiques and 10,000 snapshots; the baseline is "
     "GET /api/user/usage on the same path",
@@ -125,7 +123,7 @@ _SEED_BIG = [
 
 _SET_BASED_DUE = (
     """
-select p.tenant_id, p.id, p.platform, b.bucket
+select p.tenant_id, p.id, p.platform, b.bucket, p.platform_post_id
   from social_posts p
   cross join lateral (select """
     + _BUCKET_OF_AGE.format(age="now() - p.posted_at")
@@ -136,30 +134,6 @@ select p.tenant_id, p.id, p.platform, b.bucket
                     where s.tenant_id = p.tenant_id and s.post_id = p.id and s.bucket = b.bucket)
 """
 )
-
-# The proposal: each bucket's posts within 6 hours after its age, without that bucket's snapshot, all tenants at once.
-_WINDOWED_DUE = """
-select p.tenant_id, p.id, p.platform, b.bucket
-  from (values ('1h', interval '1 hour', interval '6 hours'), ('6h', interval '6 hours', interval '24 hours'),
-               ('24h', interval '24 hours', interval '72 hours'), ('72h', interval '72 hours', interval '7 days'),
-               ('7d', interval '7 days', interval '30 days'), ('30d', interval '30 days', interval '35 days'))
-       as b(bucket, age, next_age)
-  join social_posts p on p.status = 'published' and p.platform_post_id is not null
-   and p.posted_at <= now() - b.age and p.posted_at > greatest(now() - b.next_age, now() - b.age - interval '6 hours')
- where not exists (select 1 from analytics_snapshots s
-                    where s.tenant_id = p.tenant_id and s.post_id = p.id and s.bucket = b.bucket)
-"""
-_PROPOSED_INDEX = (
-    "create index ix_social_posts_published_posted on social_posts (posted_at) include (tenant_id, id, platform) "
-    "where status = 'published' and platform_post_id is not null"
-)
-
-_RAW_POSTS = (
-    "select id, platform, posted_at from social_posts where tenant_id = :t and status = 'published' "
-    "and platform_post_id is not null and posted_at is not null "
-    "and posted_at >= now() - interval '35 days' and posted_at <= now() - interval '1 hour'"
-)
-_RAW_TAKEN = "select post_id, bucket from analytics_snapshots where tenant_id = :t and post_id = any(:ids)"
 
 
 def run() -> bool:
@@ -175,10 +149,9 @@ def run() -> bool:
                 owner.run(statement, tenants=TENANTS, posts=POSTS) if ":" in statement else owner.run(statement)
             seed_s = time.perf_counter() - seeded
             tenants = [uuid.UUID(str(row[0])) for row in owner.run("select tenant_id from bench_tenants order by n")]
-            due_figures, due = _due(owner, tenants)
-            write_figures = _write(owner, due)
+            due_figures = _due(owner, tenants)
+            write_figures = _write(owner)
             metrics_figures = _metrics(url, owner)
-            metrics_figures += _proposal(owner)
         finally:
             owner.close()
     figures = due_figures + write_figures + metrics_figures
@@ -196,163 +169,181 @@ def run() -> bool:
 # --- choosing the due posts --------------------------------------------------------------------------------
 
 
-def _due(owner: Any, tenants: list[uuid.UUID]) -> tuple[list[Figure], dict[uuid.UUID, list[Any]]]:
-    from viral.analytics.repository import SnapshotRepository
-    from viral.db.uow import unit_of_work
+def _due(owner: Any, tenants: list[uuid.UUID]) -> list[Figure]:
+    from viral.analytics.repository import (
+        _DUE_ALL_TENANTS,
+        DueSnapshotSystemRepository,
+        SnapshotRepository,
+        _due_params,
+    )
+    from viral.db.uow import system_unit_of_work, unit_of_work
 
     now = datetime.now(UTC)
-    found: dict[uuid.UUID, list[Any]] = {}
-    samples: list[float] = []
+    found: dict[str, int] = {}
 
-    def ours() -> None:
-        for tenant in tenants:
-            began = time.perf_counter()
-            with unit_of_work(tenant) as uow:
-                found[tenant] = uow.repository(SnapshotRepository).due(now)
-            samples.append((time.perf_counter() - began) * 1000)
+    def system_path() -> None:
+        with system_unit_of_work() as system:
+            found["posts"] = len(DueSnapshotSystemRepository(system.session).due(now))
 
-    raw_found = 0
+    def tenants_due() -> None:
+        with system_unit_of_work() as system:
+            found["tenants"] = len(DueSnapshotSystemRepository(system.session).tenants_due(now))
+
+    raw_sql, raw_params = str(_DUE_ALL_TENANTS), _due_params(now)
 
     def raw() -> None:
-        nonlocal raw_found
-        raw_found = 0
-        for tenant in tenants:
-            posts = owner.run(_RAW_POSTS, t=tenant)
-            owner.run(_RAW_TAKEN, t=tenant, ids=[row[0] for row in posts])
-            raw_found += len(posts)
+        found["raw"] = len(owner.run(raw_sql, **raw_params))
 
-    def set_based() -> None:
+    def old_rule() -> None:
         owner.run(_SET_BASED_DUE)
 
-    ours()  # a first pass warms the caches and the engine; the timed passes follow
-    samples.clear()
+    samples: list[float] = []
+
+    def per_tenant() -> None:
+        for tenant in tenants[:200]:
+            began = time.perf_counter()
+            with unit_of_work(tenant) as uow:
+                uow.repository(SnapshotRepository).due(now)
+            samples.append((time.perf_counter() - began) * 1000)
+
+    owner.run("vacuum analyze social_posts")
+    owner.run("vacuum analyze analytics_snapshots")
     timings = measure_interleaved(
-        {"ours": ours, "raw": raw, "set_based": set_based}, repeat=3, warmup=0, budget_s=0, min_repeat=2
+        {"ours": system_path, "tenants": tenants_due, "raw": raw, "old_rule": old_rule, "per_tenant": per_tenant},
+        repeat=7,
+        warmup=1,
+        budget_s=60,
     )
-    per_tenant = Timing(tuple(samples))
-    due_total = sum(len(items) for items in found.values())
-    set_count = len(owner.run(_SET_BASED_DUE))
-    plan = [str(row[0]) for row in owner.run("explain " + _RAW_POSTS.replace(":t", f"'{tenants[0]}'::uuid"))]
+    if found["posts"] != found["raw"]:
+        raise RuntimeError(f"the system path found {found['posts']} due posts, the raw statement {found['raw']}")
+    plan = [str(row[0]) for row in owner.run("explain " + raw_sql, **raw_params)]
+    worker = Timing(tuple(samples))
     ours_s, raw_s = timings["ours"].p50 / 1000, timings["raw"].p50 / 1000
-    detail = {"tenants": len(tenants), "posts": POSTS, "due": due_total, "set_based_due": set_count}
+    detail = {"tenants": len(tenants), "posts": POSTS, "due": found["posts"], "tenants_due": found["tenants"]}
     return [
-        Figure("due.all_tenants.total", ours_s, "s", "<", DUE_TOTAL_TARGET_S, {**detail, **timings["ours"].summary()}),
-        Figure("due.all_tenants.raw_pg8000_total", raw_s, "s", detail=timings["raw"].summary()),
-        Figure("due.all_tenants.ours_vs_raw", ours_s / raw_s, "x"),
-        Figure("due.per_tenant.p50", per_tenant.p50, "ms", detail={**per_tenant.summary(), "plan": plan}),
-        Figure("due.per_tenant.p95", per_tenant.p95, "ms"),
-        Figure("due.set_based.one_statement", timings["set_based"].p50 / 1000, "s", "<", DUE_TOTAL_TARGET_S),
-    ], found
+        Figure(
+            "due.set_based.system_path",
+            ours_s,
+            "s",
+            "<",
+            DUE_TOTAL_TARGET_S,
+            {**detail, **timings["ours"].summary(), "plan": plan},
+        ),
+        Figure(
+            "due.set_based.tenants_due",
+            timings["tenants"].p50 / 1000,
+            "s",
+            "<",
+            DUE_TOTAL_TARGET_S,
+            timings["tenants"].summary(),
+        ),
+        Figure("due.set_based.raw_pg8000", raw_s, "s", detail=timings["raw"].summary()),
+        Figure("due.set_based.ours_vs_raw", ours_s / raw_s, "x"),
+        Figure("due.old_rule.one_statement", timings["old_rule"].p50 / 1000, "s", detail=timings["old_rule"].summary()),
+        Figure("due.per_tenant_worker.p50", worker.p50, "ms", detail=worker.summary()),
+    ]
 
 
 # --- writing snapshots ------------------------------------------------------------------------------------
 
+BATCH = 20  # TikTok's video/query: the smallest multi-id platform batch, so the most transactions
 
-def _write(owner: Any, due: dict[uuid.UUID, list[Any]]) -> list[Figure]:
-    items = [(tenant, item) for tenant, listed in due.items() for item in listed]
-    if len(items) < 3 * WRITES:
-        raise RuntimeError(f"only {len(items)} due posts: the seed must leave at least {3 * WRITES} due")
-    ours_items, raw_items, batched_items = items[:WRITES], items[WRITES : 2 * WRITES], items[2 * WRITES : 3 * WRITES]
-    ours_s = _collector_writes(ours_items, per_tenant_transaction=False)
-    # The same write step with each tenant's posts in one transaction (the collector's units of work join an outer
-    # one): what writing the answers of one batched platform call (20 TikTok ids, 50 YouTube ids) at once costs.
-    batched_s = _collector_writes(batched_items, per_tenant_transaction=True)
-    raw_s = _raw_writes(owner, raw_items)
+
+def _write(owner: Any) -> list[Figure]:
+    from viral.analytics.repository import DueSnapshot
+
+    # Rows to write: posts whose current bucket has no snapshot (the old rule's choice gives ~19 a tenant, enough to
+    # fill batches; the write step does not care how they were chosen).
+    rows = owner.run(_SET_BASED_DUE + " order by p.tenant_id, p.id")
+    items = [
+        (uuid.UUID(str(t)), DueSnapshot(uuid.UUID(str(p)), platform, bucket, None, ppid))
+        for t, p, platform, bucket, ppid in rows
+    ]
+    if len(items) < 2 * WRITES:
+        raise RuntimeError(f"only {len(items)} posts to write: the seed must leave at least {2 * WRITES}")
+    ours_batches, raw_batches = _batches(items[:WRITES]), _batches(items[WRITES : 2 * WRITES])
+    ours_s = _collector_writes(ours_batches)
+    raw_s = _raw_writes(owner, raw_batches)
     events = owner.run("select count(*) from outbound_events where type = 'metrics.collected'")[0][0]
-    transactions = len({tenant for tenant, _ in batched_items})
-    detail = {"snapshots": WRITES, "tenants": len({tenant for tenant, _ in ours_items}), "events": events}
+    if events != 2 * WRITES:
+        raise RuntimeError(f"{events} metrics.collected events, not {2 * WRITES}")
+    detail = {"snapshots": WRITES, "transactions": len(ours_batches), "events": WRITES, "batch": BATCH}
     return [
         Figure("write.10000_snapshots.collector", ours_s, "s", "<", WRITE_TOTAL_TARGET_S, detail),
         Figure("write.10000_snapshots.per_snapshot", ours_s / WRITES * 1000, "ms"),
-        Figure(
-            "write.10000_snapshots.collector_one_transaction_per_tenant",
-            batched_s,
-            "s",
-            "<",
-            WRITE_TOTAL_TARGET_S,
-            {"transactions": transactions},
-        ),
-        Figure("write.10000_snapshots.raw_pg8000", raw_s, "s", detail={"transactions": transactions}),
+        Figure("write.10000_snapshots.raw_pg8000", raw_s, "s", detail={"transactions": len(raw_batches)}),
         Figure("write.collector_vs_raw", ours_s / raw_s, "x"),
-        Figure("write.collector_per_tenant_transaction_vs_raw", batched_s / raw_s, "x"),
     ]
 
 
-def _grouped(items: list[tuple[uuid.UUID, Any]]) -> dict[uuid.UUID, list[Any]]:
+def _batches(items: list[tuple[uuid.UUID, Any]]) -> list[tuple[uuid.UUID, list[Any]]]:
+    """Each tenant's items in platform-call batches of up to BATCH."""
     grouped: dict[uuid.UUID, list[Any]] = {}
     for tenant, item in items:
         grouped.setdefault(tenant, []).append(item)
-    return grouped
+    return [(t, listed[i : i + BATCH]) for t, listed in grouped.items() for i in range(0, len(listed), BATCH)]
 
 
-def _collector_writes(items: list[tuple[uuid.UUID, Any]], *, per_tenant_transaction: bool) -> float:
-    """Seconds to write the items' snapshots through the collector's write step, the platform answering at once."""
+def _answer(item: Any) -> dict[str, Any]:
+    return {"postId": str(item.post_id), "views": 1200, "likes": 90, "comments": 7, "shares": 5, "saves": 3}
+
+
+def _collector_writes(batches: list[tuple[uuid.UUID, list[Any]]]) -> float:
+    """Seconds to write the batches through the collector's write step, the platform having answered at once."""
     from viral.analytics import collector
-    from viral.db.uow import unit_of_work
+    from viral.settings import get_settings
     from viral.tenancy import tenant_scope
 
-    def answer(post_id: uuid.UUID) -> dict[str, Any]:
-        return {"postId": str(post_id), "views": 1200, "likes": 90, "comments": 7, "shares": 5, "saves": 3}
-
+    settings = get_settings()
+    answers = [{item.platform_post_id: _answer(item) for item in batch} for _, batch in batches]
     result = collector.CollectionResult()
-    original = collector.fetch_post_metrics
-    collector.fetch_post_metrics = answer
-    try:
-        began = time.perf_counter()
-        for tenant, listed in _grouped(items).items():
-            with tenant_scope(tenant), unit_of_work() if per_tenant_transaction else contextlib.nullcontext():
-                for item in listed:
-                    collector._collect_one(item, result)
-        elapsed = time.perf_counter() - began
-    finally:
-        collector.fetch_post_metrics = original
-    if result.collected != len(items):
-        raise RuntimeError(f"wrote {result.collected} snapshots, not {len(items)}")
+    began = time.perf_counter()
+    for (tenant, batch), answered in zip(batches, answers, strict=True):
+        with tenant_scope(tenant):
+            collector._record_batch(batch, answered, result, settings)
+    elapsed = time.perf_counter() - began
+    written = sum(len(batch) for _, batch in batches)
+    if result.collected != written:
+        raise RuntimeError(f"wrote {result.collected} snapshots, not {written}")
     return elapsed
 
 
-def _raw_writes(owner: Any, items: list[tuple[uuid.UUID, Any]]) -> float:
-    """Seconds to insert the same rows on pg8000 as the owner, one transaction per tenant."""
+def _raw_writes(owner: Any, batches: list[tuple[uuid.UUID, list[Any]]]) -> float:
+    """Seconds to insert the same rows and events on pg8000 as the owner: per batch, one transaction, two inserts."""
     began = time.perf_counter()
-    for tenant, listed in _grouped(items).items():
+    for tenant, batch in batches:
         owner.run("begin")
-        for item in listed:
-            owner.run(
-                "insert into analytics_snapshots (tenant_id, post_id, platform, bucket, raw, views, likes, comments, "
-                "shares, saves, methodology) values (:t, :p, :platform, :bucket, cast(:raw as jsonb), 1200, 90, 7, 5, "
-                "3, 'sandbox') on conflict on constraint uq_snapshots_post_bucket do nothing",
-                t=tenant,
-                p=item.post_id,
-                platform=item.platform,
-                bucket=item.bucket,
-                raw='{"views": 1200}',
-            )
+        snapshot_values = ", ".join(
+            f"(:t, :p{i}, :platform{i}, :bucket{i}, cast(:raw{i} as jsonb), 1200, 90, 7, 5, 3, 'sandbox')"
+            for i in range(len(batch))
+        )
+        params: dict[str, Any] = {"t": tenant}
+        for i, item in enumerate(batch):
+            params |= {
+                f"p{i}": item.post_id,
+                f"platform{i}": item.platform,
+                f"bucket{i}": item.bucket,
+                f"raw{i}": json.dumps(_answer(item)),
+            }
+        written = owner.run(
+            "insert into analytics_snapshots (tenant_id, post_id, platform, bucket, raw, views, likes, comments, "
+            "shares, saves, methodology) values " + snapshot_values + " on conflict on constraint "
+            "uq_snapshots_post_bucket do nothing returning id, post_id, bucket",
+            **params,
+        )
+        event_values = ", ".join(
+            f"(gen_random_uuid(), :t, 'metrics.collected', cast(:d{i} as jsonb))" for i in range(len(written))
+        )
+        owner.run(
+            "insert into outbound_events (id, tenant_id, type, data) values " + event_values,
+            t=tenant,
+            **{
+                f"d{i}": json.dumps({"snapshotId": str(row[0]), "postId": str(row[1]), "bucket": row[2]})
+                for i, row in enumerate(written)
+            },
+        )
         owner.run("commit")
     return time.perf_counter() - began
-
-
-# --- the proposal ----------------------------------------------------------------------------------------
-
-
-def _proposal(owner: Any) -> list[Figure]:
-    """The windowed set-based choice, served by the proposed partial index (created in this throwaway database)."""
-    owner.run(_PROPOSED_INDEX)
-    owner.run("vacuum analyze social_posts")
-    owner.run("vacuum analyze analytics_snapshots")
-    timing = measure_interleaved({"windowed": lambda: owner.run(_WINDOWED_DUE)}, repeat=7, warmup=1, budget_s=30)
-    found = len(owner.run(_WINDOWED_DUE))
-    plan = [str(row[0]) for row in owner.run("explain " + _WINDOWED_DUE)]
-    detail = {**timing["windowed"].summary(), "found": found, "plan": plan}
-    return [
-        Figure(
-            "due.proposal.windowed_set_based_with_index",
-            timing["windowed"].p50 / 1000,
-            "s",
-            "<",
-            DUE_TOTAL_TARGET_S,
-            detail,
-        )
-    ]
 
 
 # --- GET /api/metrics -----------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ it until the time it states); its posts stay due and are asked for on a later ru
 once through the social accounts path, then the call is made again; a dead grant marks the account for
 reconnection and its posts count as failed.
 
-Per batch: the platform call, then one short transaction per post that writes the snapshot once (unique per post
-and age bucket) and records `metrics.collected` with it. An answer with no figure at all is "not yet": nothing is
-written, and the next run asks again. At the feedback age (ANALYTICS_FEEDBACK_AGE_H, 72 h by default) the
-snapshot becomes performance feedback for the post's concept, marked as read from the platform with the snapshot
-it came from, and the critic runs on it: one derived feedback per concept and platform, however often the
-collector runs.
+Per batch: the platform call, then one short transaction that writes the batch's snapshots in one statement (each
+once: unique per post and age bucket) and a `metrics.collected` event for each new one. An answer with no figure at
+all is "not yet": nothing is written, and the next run asks again. The hourly schedule finds the tenants with a
+post due in one statement as the system path (tenant and post ids only) and enqueues only those.
+
+At the feedback age (ANALYTICS_FEEDBACK_AGE_H, 72 h by default) the snapshot becomes performance feedback for the
+post's concept, marked as read from the platform with the snapshot it came from, and the critic runs on it: one
+derived feedback per concept and platform, however often the collector runs.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from typing import Any
 
 from viral.analytics.budgets import Bucket, BudgetRepository, Refusal, buckets_for
 from viral.analytics.normalise import Figures, normalise
-from viral.analytics.repository import BUCKET_AGES, DueSnapshot, SnapshotRepository
-from viral.db.uow import unit_of_work
+from viral.analytics.repository import (
+    BUCKET_AGES,
+    DueSnapshot,
+    DueSnapshotSystemRepository,
+    PostConcept,
+    SnapshotRepository,
+)
+from viral.db.uow import system_unit_of_work, unit_of_work
 from viral.errors import DomainError
 from viral.learning.critic import configured_critic
 from viral.learning.reflexion import critic_text, reflect
@@ -35,7 +43,7 @@ from viral.learning.repository import FeedbackRepository
 from viral.learning.schemas import FeedbackMetrics, PerformanceFeedback
 from viral.learning.storage import engagement_rate
 from viral.observability import logger
-from viral.outbound.events import emit
+from viral.outbound.events import emit_many
 from viral.settings import Settings, get_settings
 from viral.social.accounts import AccountUnusable, access_token, mark_reconnect_required
 from viral.social.platforms import (
@@ -225,8 +233,7 @@ def _collect_batch(
         logger.warning("the platform refused a metrics read", extra={"platform": adapter.name}, exc_info=True)
         return
     del pending[: len(batch)]
-    for item in batch:
-        _record(item, answers.get(item.platform_post_id or ""), result, settings)
+    _record_batch(batch, answers, result, settings)
 
 
 def _read(
@@ -245,52 +252,78 @@ def _read(
         raise AccountUnusable("the account must be reconnected: the platform refused its token") from again
 
 
-def _record(item: DueSnapshot, raw: dict[str, Any] | None, result: CollectionResult, settings: Settings) -> None:
-    """Write one post's snapshot (once per bucket) and derive feedback at the feedback age."""
-    raw = {
-        "postId": str(item.post_id),
-        "platform": item.platform,
-        "platformPostId": item.platform_post_id,
-        **(raw or {}),
-    }
-    figures = normalise(item.platform, raw)
-    if figures.empty:
-        result.not_yet += 1
+def _record_batch(
+    batch: list[DueSnapshot], answers: dict[str, dict[str, Any]], result: CollectionResult, settings: Settings
+) -> None:
+    """Write one platform call's snapshots (each once per bucket) with their events in one short transaction, then
+    derive feedback from those at the feedback age."""
+    answered: list[tuple[DueSnapshot, dict[str, Any], Figures]] = []
+    for item in batch:
+        raw = {
+            "postId": str(item.post_id),
+            "platform": item.platform,
+            "platformPostId": item.platform_post_id,
+            **(answers.get(item.platform_post_id or "") or {}),
+        }
+        figures = normalise(item.platform, raw)
+        if figures.empty:
+            result.not_yet += 1
+        else:
+            answered.append((item, raw, figures))
+    if not answered:
         return
     try:
-        snapshot_id = _write(item, raw, figures)
+        written, concepts = _write(answered, settings)
     except Exception:
-        result.failed += 1
-        logger.warning("could not write a snapshot", extra={"post_id": str(item.post_id)}, exc_info=True)
+        result.failed += len(answered)
+        logger.warning("could not write a batch of snapshots", extra={"snapshots": len(answered)}, exc_info=True)
         return
-    if snapshot_id is None:
-        return  # another run wrote this bucket first
-    result.collected += 1
-    result.snapshot_ids.append(snapshot_id)
+    # A post and bucket missing from `written` was written by another run first.
+    for item, _, figures in answered:
+        snapshot_id = written.get((item.post_id, item.bucket))
+        if snapshot_id is None:
+            continue
+        result.collected += 1
+        result.snapshot_ids.append(snapshot_id)
+        concept = concepts.get(item.post_id)
+        if concept is not None and derive_feedback(item.post_id, snapshot_id, figures, concept=concept):
+            result.derived_feedback += 1
+
+
+def _write(
+    answered: list[tuple[DueSnapshot, dict[str, Any], Figures]], settings: Settings
+) -> tuple[dict[tuple[uuid.UUID, str], uuid.UUID], dict[uuid.UUID, PostConcept]]:
+    """One transaction: the snapshots (one multi-row insert), a `metrics.collected` event per new one (one insert),
+    and the concepts that the new feedback-age snapshots may still turn into feedback (one select)."""
     feedback_age = timedelta(hours=settings.analytics_feedback_age_h)
-    if BUCKET_AGES[item.bucket] >= feedback_age and derive_feedback(item.post_id, snapshot_id, figures):
-        result.derived_feedback += 1
-
-
-def _write(item: DueSnapshot, raw: dict[str, Any], figures: Figures) -> uuid.UUID | None:
     with unit_of_work() as uow:
-        snapshot_id = uow.repository(SnapshotRepository).add_once(_values(item, raw, figures))
-        if snapshot_id is not None:
-            emit(
-                uow,
-                "metrics.collected",
-                {
-                    "postId": str(item.post_id),
-                    "platform": item.platform,
-                    "bucket": item.bucket,
-                    "snapshotId": str(snapshot_id),
-                    "views": figures.views,
-                    "likes": figures.likes,
-                    "comments": figures.comments,
-                    "shares": figures.shares,
-                },
-            )
-    return snapshot_id
+        repository = uow.repository(SnapshotRepository)
+        written = {
+            (post_id, bucket): snapshot_id
+            for post_id, bucket, snapshot_id in repository.add_many([_values(i, r, f) for i, r, f in answered])
+        }
+        events = [
+            {
+                "postId": str(item.post_id),
+                "platform": item.platform,
+                "bucket": item.bucket,
+                "snapshotId": str(written[(item.post_id, item.bucket)]),
+                "views": figures.views,
+                "likes": figures.likes,
+                "comments": figures.comments,
+                "shares": figures.shares,
+            }
+            for item, _, figures in answered
+            if (item.post_id, item.bucket) in written
+        ]
+        emit_many(uow, "metrics.collected", events)
+        ripe = [
+            item.post_id
+            for item, _, _ in answered
+            if (item.post_id, item.bucket) in written and BUCKET_AGES[item.bucket] >= feedback_age
+        ]
+        concepts = repository.concepts_to_derive(ripe)
+    return written, concepts
 
 
 def _values(item: DueSnapshot, raw: dict[str, object], figures: Figures) -> dict[str, object]:
@@ -311,18 +344,22 @@ def _values(item: DueSnapshot, raw: dict[str, object], figures: Figures) -> dict
     }
 
 
-def derive_feedback(post_id: uuid.UUID, snapshot_id: uuid.UUID, figures: Figures) -> bool:
+def derive_feedback(
+    post_id: uuid.UUID, snapshot_id: uuid.UUID, figures: Figures, *, concept: PostConcept | None = None
+) -> bool:
     """The snapshot as performance feedback for the post's concept, critiqued; False when the post has no concept,
-    the figures lack a count, or the concept and platform have their derived feedback already."""
+    the figures lack a count, or the concept and platform have their derived feedback already. `concept`: the
+    post's concept as the batch write found it (without a derived feedback then), saving the lookup."""
     counts = {name: getattr(figures, name) for name in ("views", "likes", "shares", "comments")}
     if any(value is None for value in counts.values()):
         return False
     views, likes, shares, comments = (int(counts[n]) for n in ("views", "likes", "shares", "comments"))
-    with unit_of_work() as uow:
-        repository = uow.repository(SnapshotRepository)
-        concept = repository.post_concept(post_id)
-        if concept is None or repository.derived_feedback_exists(concept.concept_id, concept.platform):
-            return False
+    if concept is None:
+        with unit_of_work() as uow:
+            repository = uow.repository(SnapshotRepository)
+            concept = repository.post_concept(post_id)
+            if concept is None or repository.derived_feedback_exists(concept.concept_id, concept.platform):
+                return False
     feedback = PerformanceFeedback(
         id=str(uuid.uuid4()),
         concept_id=concept.concept_id,
@@ -343,14 +380,19 @@ def derive_feedback(post_id: uuid.UUID, snapshot_id: uuid.UUID, figures: Figures
     return True
 
 
+def tenants_due(now: datetime) -> list[uuid.UUID]:
+    """The tenants with a post due for a snapshot at `now` (system path, one statement over every tenant)."""
+    with system_unit_of_work() as system:
+        return DueSnapshotSystemRepository(system.session).tenants_due(now)
+
+
 def schedule_collection(*, now: datetime | None = None) -> dict[str, int]:
-    """The schedule's work: one message per tenant on the analytics queue (batched sends)."""
+    """The schedule's work: one message per tenant that has a post due (batched sends); the others are left alone."""
     from viral.analytics.messages import AnalyticsJobMessage
     from viral.aws.sqs import send_batch
-    from viral.identity.tenants import list_tenants
 
     now = now or datetime.now(UTC)
-    messages = [AnalyticsJobMessage(tenant_id=tenant.id, scheduled_at=now) for tenant in list_tenants()]
+    messages = [AnalyticsJobMessage(tenant_id=tenant, scheduled_at=now) for tenant in tenants_due(now)]
     return {"tenants": len(messages), "enqueued": send_batch(get_settings().analytics_queue_url, messages)}
 
 

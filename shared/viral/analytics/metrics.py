@@ -78,12 +78,12 @@ def tenant_metrics(*, now: datetime | None = None) -> TenantMetrics:
         posts = repository.posts()
         predictions = repository.predictions(now - timedelta(days=30))
         snapshots = repository.snapshots()
-    video = [Metric("video_generation_total", n, {"status": s, "provider": p}) for s, p, n, _ in videos]
+    video = [Metric("video_generation_total", n, {"status": s, "provider": p}) for s, p, n, _, _ in videos]
     costs: dict[str, tuple[float, int]] = {}  # provider: (total cost, videos) of the costed videos
-    for _, provider, count, average in videos:
-        if average:
+    for _, provider, _, average, costed in videos:
+        if average and costed:
             total, seen = costs.get(provider, (0.0, 0))
-            costs[provider] = (total + float(average) * count, seen + count)
+            costs[provider] = (total + float(average) * costed, seen + costed)
     video += [
         Metric("video_generation_cost_avg", round(total / seen, 4), {"provider": p})
         for p, (total, seen) in sorted(costs.items())
@@ -132,8 +132,8 @@ def tenant_alerts(*, now: datetime | None = None) -> list[dict[str, str]]:
         videos = repository.videos(since)
         posts = repository.posts(since)
     alerts = []
-    video_total = sum(n for _, _, n, _ in videos)
-    video_failed = sum(n for s, _, n, _ in videos if s == "failed")
+    video_total = sum(n for _, _, n, _, _ in videos)
+    video_failed = sum(n for s, _, n, _, _ in videos if s == "failed")
     if video_total and video_failed / video_total > VIDEO_FAILURE_RATE:
         alerts.append(
             {"severity": "critical", "message": f"Video failure rate is {video_failed / video_total:.1%} (over 10%)"}
@@ -144,7 +144,7 @@ def tenant_alerts(*, now: datetime | None = None) -> list[dict[str, str]]:
         alerts.append(
             {"severity": "warning", "message": f"Post failure rate is {post_failed / post_total:.1%} (over 5%)"}
         )
-    costed = [(float(average), n) for _, _, n, average in videos if average]
+    costed = [(float(average), n) for _, _, _, average, n in videos if average and n]
     if costed:
         average_cost = sum(a * n for a, n in costed) / sum(n for _, n in costed)
         if average_cost > VIDEO_COST_LIMIT:

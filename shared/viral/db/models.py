@@ -522,6 +522,13 @@ class SocialPost(TenantOwned, Base):
         Index("ix_social_posts_due", "scheduled_for", postgresql_where=text("status = 'scheduled'")),
         Index("ix_social_posts_tenant_account_scheduled", "tenant_id", "account_id", "scheduled_for"),
         Index("ix_social_posts_tenant_created", "tenant_id", text("created_at DESC")),
+        # The analytics schedule's one query (0016): each age bucket's window of published posts, every tenant.
+        Index(
+            "ix_social_posts_published_posted",
+            "posted_at",
+            postgresql_include=["tenant_id", "id", "platform"],
+            postgresql_where=text("status = 'published' AND platform_post_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()

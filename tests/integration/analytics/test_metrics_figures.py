@@ -98,3 +98,20 @@ def test_an_empty_tenant_has_an_empty_exposition_empty_json_and_no_alerts(
         "collection": [],
     }
     assert gateway.request("GET", "/api/metrics?format=alerts", headers=headers).json() == {"alerts": []}
+
+
+def test_the_average_video_cost_weighs_each_group_by_its_costed_videos_only(
+    owner_engine: Engine, new_tenant: Any
+) -> None:
+    # Given a failed free video and a failed $20 one (one group), and two ready $4 ones
+    tenant = new_tenant("Costs")
+    add_videos(owner_engine, tenant, [("failed", "veo", 0.0), ("failed", "veo", 20.0)])
+    add_videos(owner_engine, tenant, [("ready", "veo", 4.0), ("ready", "veo", 4.0)])
+    # When the metrics are read
+    from viral.analytics.metrics import tenant_metrics
+
+    with tenant_scope(tenant):
+        metrics = tenant_metrics()
+    # Then the average is (20 + 4 + 4) / 3, not weighted by the free video too (48 / 4 = 12)
+    [cost] = [m for m in metrics.video if m.name == "video_generation_cost_avg"]
+    assert (cost.labels, cost.value) == ({"provider": "veo"}, 9.3333)
