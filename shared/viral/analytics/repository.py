@@ -148,13 +148,15 @@ class SnapshotRepository(TenantRepositoryBase[AnalyticsSnapshot]):
         new id) of those written (the skipped ones are simply absent)."""
         if not rows:
             return []
+        # Executed with a list of rows: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues") from a
+        # statement compiled once and cached, where .values([...]) would be compiled again for every batch.
         statement = (
             insert(AnalyticsSnapshot)
-            .values([self._stamp(dict(row)) for row in rows])
             .on_conflict_do_nothing(constraint="uq_snapshots_post_bucket")
             .returning(AnalyticsSnapshot.post_id, AnalyticsSnapshot.bucket, AnalyticsSnapshot.id)
         )
-        return [(r[0], r[1], r[2]) for r in self.session.execute(statement)]
+        written = self.session.execute(statement, [self._stamp(dict(row)) for row in rows])
+        return [(r[0], r[1], r[2]) for r in written]
 
     def concepts_to_derive(self, post_ids: list[uuid.UUID]) -> dict[uuid.UUID, PostConcept]:
         """The concept behind each of these posts whose concept and platform have no derived feedback yet (one
