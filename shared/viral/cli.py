@@ -302,30 +302,36 @@ def build_parser() -> argparse.ArgumentParser:
     dexie.add_argument("--tenant", required=True, type=_tenant_id)
     dexie.add_argument("--dry-run", action="store_true", help="check and count, then roll back (nothing written)")
 
-    # The simulation drives the whole local stack (local.simulation, beside the code in a checkout): its own
-    # parser reads the options, so `viral simulate --help` shows them.
-    simulate = commands.add_parser(
+    # The simulation drives the whole local stack (local.simulation, beside the code in a checkout) and reads its
+    # own options: `main` hands it everything after `simulate` (argparse cannot pass options through untouched).
+    commands.add_parser(
         "simulate",
         help="run the autonomous business for N simulated days: viral simulate --days N [--faults] [--json]",
         add_help=False,
     )
-    simulate.add_argument("options", nargs=argparse.REMAINDER)
-    simulate.set_defaults(run=_simulate)
     return parser
 
 
-def _simulate(args: argparse.Namespace) -> None:
+def _simulate(options: list[str]) -> int:
     from viral.settings import REPO_ROOT
 
     if (REPO_ROOT / "local").is_dir() and str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))  # the console script's own folder is on the path, not the checkout
     try:
         from local.simulation.__main__ import main as simulate
-    except ImportError as error:
-        raise _UsageError("viral simulate runs from a checkout of the repository (the local/ tools)") from error
-    code = simulate([*args.options, *(["--json"] if args.json and "--json" not in args.options else [])])
-    if code:
-        raise SystemExit(code)
+    except ImportError:
+        print("error: viral simulate runs from a checkout of the repository (the local/ tools)", file=sys.stderr)
+        return USAGE_ERROR
+    return simulate(options)
+
+
+def _simulation_options(argv: Sequence[str]) -> list[str] | None:
+    """The options of `viral [--json] simulate ...` (None for any other command)."""
+    if argv[:1] == ["simulate"]:
+        return list(argv[1:])
+    if argv[:2] == ["--json", "simulate"]:
+        return [*argv[2:], *([] if "--json" in argv[2:] else ["--json"])]
+    return None
 
 
 class _StandardError:
@@ -356,6 +362,9 @@ def _logs_to_stderr() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    simulation = _simulation_options(list(sys.argv[1:] if argv is None else argv))
+    if simulation is not None:
+        return _simulate(simulation)
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], Any] = args.run
     try:

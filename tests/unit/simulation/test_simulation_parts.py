@@ -109,8 +109,16 @@ def test_the_report_is_one_page_with_four_titled_charts(tmp_path: Path) -> None:
     assert "platform-429" in text and "<td>4</td>" in text
 
 
-@pytest.mark.parametrize("arguments", [["--days", "0"], ["--days", "2", "--accounts", "11"], []])
-def test_the_command_refuses_bad_options_with_a_usage_error(arguments: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--days", "0"], "--days must be 1-365"),
+        (["--days", "2", "--accounts", "11"], "--accounts must be 1-10"),
+        ([], "the following arguments are required: --days"),
+        (["--json", "--days", "x"], "argument --days: invalid int value"),
+    ],
+)
+def test_the_command_refuses_bad_options_with_a_usage_error(arguments: list[str], complaint: str) -> None:
     done = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "viral.cli", "simulate", *arguments],
         cwd=REPO,
@@ -119,4 +127,14 @@ def test_the_command_refuses_bad_options_with_a_usage_error(arguments: list[str]
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert "--days" in done.stderr
+    assert complaint in done.stderr
+    assert "usage: viral simulate" in done.stderr
+
+
+def test_the_command_s_help_lists_its_options_before_or_after_the_json_flag() -> None:
+    for command in (["simulate", "--help"], ["--json", "simulate", "--help"]):
+        done = subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "viral.cli", *command], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert "--faults" in done.stdout and "--seed" in done.stdout
