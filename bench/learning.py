@@ -24,33 +24,12 @@ from viral.content.engine_repository import EngineRepository
 from viral.learning.repository import CritiqueRepository, FeedbackRepository
 
 from bench.common import RESULTS_DIR, Figure, print_table, throwaway_database, write_results
+from local.simulation.measures import spearman
 
 CYCLES = 30
 NOISE = 0.08
 SEED = 2026
 PLATFORMS = {"tiktok": "tiktok", "youtube-shorts": "youtubeShorts", "instagram-reels": "instagramReels"}
-
-
-def spearman(xs: list[float], ys: list[float]) -> float:
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2
-            i = j + 1
-        return result
-
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (sx * sy) if sx and sy else 0.0
 
 
 def hidden_truth(rng: random.Random, *, at_truth: bool) -> dict[str, dict[str, float]]:
@@ -152,7 +131,7 @@ def run_arm(*, learner: str, at_truth: bool) -> dict[str, list[float]]:
             if learner == "ours":
                 run_reflexion()
         mae.append(round(sum(abs(p - a) for p, a in zip(predicted, actual, strict=True)) / len(actual), 3))
-        rank.append(round(spearman(predicted, actual), 4))
+        rank.append(spearman(predicted, actual) or 0.0)
     return {"mae": mae, "rank_corr": rank}
 
 

@@ -15,7 +15,7 @@ from statistics import mean
 from typing import Any
 
 from bench.common import RESULTS_DIR, Figure, print_table, write_results
-from bench.learning import spearman
+from local.simulation.measures import spearman
 
 DAYS = 30
 LAST_WEEK = 7
@@ -24,10 +24,6 @@ LAST_WEEK = 7
 def _mean(values: list[Any]) -> float:
     known = [v for v in values if v is not None]
     return mean(known) if known else float("nan")
-
-
-def _spearman(xs: list[float], ys: list[float]) -> float | None:
-    return spearman(xs, ys) if len(xs) >= 3 else None
 
 
 def run() -> bool:
@@ -46,7 +42,7 @@ def run() -> bool:
     original_tail = _mean(result["originalRule"][-LAST_WEEK:])
     injected, recovered = result["faultsInjected"], result["faultsRecovered"]
     week_pairs = [pair for day in result["pairs"][-LAST_WEEK:] for pair in day]
-    week_rank = _spearman([p[0] for p in week_pairs], [p[1] for p in week_pairs])
+    week_rank = spearman([p[0] for p in week_pairs], [p[1] for p in week_pairs])
     figures = [
         Figure("last week's prediction error / day 1's", ours_tail / first, "x", "<=", 0.5),
         Figure("rank correlation, last week's posts", week_rank or 0.0, "", ">=", 0.7, {"posts": len(week_pairs)}),

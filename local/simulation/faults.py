@@ -46,6 +46,15 @@ class Faults:
         self.injected[name] = detail
         log.info("fault injected: %s %s", name, detail)
 
+    # --- the video vendor ----------------------------------------------------------------------------------
+
+    def vendor_lost_answer(self, vendor: Any) -> None:
+        """The vendor accepts its next job, then answers a gateway's 504 (the caller cannot know it was billed)."""
+        from local.fakes.video_vendors import GATEWAY_TIMEOUT
+
+        vendor.lost_answers.append(GATEWAY_TIMEOUT)
+        self.record("vendor-5xx-after-accept", vendor="luma", answer=504, jobsBefore=len(vendor.jobs))
+
     # --- the platform --------------------------------------------------------------------------------------
 
     def platform_429(self, network: Any) -> None:

@@ -20,7 +20,6 @@ import contextlib
 import itertools
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -35,6 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from local.fakes.video_vendors import FakeLuma, Job
 from local.simulation.audience import OriginalRule, SimulatedAudience, breakdown_of
 from local.simulation.faults import Faults
+from local.simulation.measures import mae, spearman
 
 log = logging.getLogger("local.simulation")
 
@@ -95,34 +95,7 @@ class State:
     original_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     fed_feedback: list[str] = field(default_factory=list)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    fault_job: str | None = None
-    steps: int = 0
     runs: int = 0
-
-
-def _spearman(xs: list[float], ys: list[float]) -> float | None:
-    if len(xs) < 3:
-        return None
-
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2
-            i = j + 1
-        return result
-
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return round(cov / (sx * sy), 4) if sx and sy else None
 
 
 class Simulation:
@@ -138,7 +111,7 @@ class Simulation:
             self.original.weights = self.state.original_weights
         self.faults.injected = dict(self.state.faults)
         self._concepts: dict[str, tuple[str, dict[str, Any], str]] = {}  # post id -> (category, breakdown, platform)
-        self._closing: list[Any] = []
+        self._owner: Any = None  # the run's one connection as the database owner (reads outside the product)
 
     # --- state ---------------------------------------------------------------------------------------------
 
@@ -221,27 +194,20 @@ class Simulation:
 
     # --- the tenant, set up as a user would ----------------------------------------------------------------
 
-    def _set_up_tenant(self, stack: Any, network: Any, url: Any) -> None:
+    def _set_up_tenant(self, stack: Any, network: Any) -> None:
         from viral.billing.service import set_plan
         from viral.identity.auth import create_api_key
         from viral.identity.tenants import create_tenant
         from viral.tenancy import tenant_scope
-
-        from local.simulation.clock import owner_connection
 
         tenant = create_tenant(self.options.tenant)
         with tenant_scope(tenant.id):
             set_plan("PRO")
             key = create_api_key(name="simulation", scopes=("read", "write", "generate", "admin")).secret
         # The run makes months of a Pro plan's videos in a month: its allowances are raised (as the owner).
-        connection = owner_connection(url)
-        try:
-            connection.run(
-                "UPDATE tenants SET monthly_quota = 100000, monthly_video_quota = 100000 WHERE id = :id",
-                id=str(tenant.id),
-            )
-        finally:
-            connection.close()
+        self._owner.run(
+            "UPDATE tenants SET monthly_quota = 100000, monthly_video_quota = 100000 WHERE id = :id", id=str(tenant.id)
+        )
         self.state.tenant_id, self.state.api_key = str(tenant.id), key
         for index in range(self.options.accounts):
             self._connect_account(stack, network, f"creator-{index + 1}")
@@ -279,16 +245,11 @@ class Simulation:
 
     # --- the audience's side of the sandbox ----------------------------------------------------------------
 
-    def _audience_hook(self, url: Any) -> Any:
-        from local.simulation.clock import owner_connection
-
-        connection = owner_connection(url)  # one for the run: the sandbox asks for every post it is shown
-        self._closing.append(connection.close)
-
+    def _audience_hook(self) -> Any:
         def metrics(post_ref: str, published_at: float, now: float) -> dict[str, Any]:
             known = self._concepts.get(post_ref)
             if known is None:
-                rows = connection.run(
+                rows = self._owner.run(
                     """SELECT c.category, c.data, v.platform FROM social_posts p
                              JOIN videos v ON v.tenant_id = p.tenant_id AND v.id = p.video_id
                              JOIN concepts c ON c.tenant_id = v.tenant_id AND c.id = v.concept_id
@@ -313,14 +274,12 @@ class Simulation:
     # --- the run -------------------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        from local.fakes.video_vendors import GATEWAY_TIMEOUT
-        from local.simulation.clock import SimulatedClock
+        from local.simulation.clock import SimulatedClock, owner_connection
         from local.simulation.stack import SimulatedStack
 
         started = time.monotonic()
         self.state.runs += 1
         with contextlib.ExitStack() as exits:
-            exits.callback(self._close_all)
             luma = _DurableLuma() if self.options.faults else None
             if luma is not None:
                 exits.enter_context(luma.running())
@@ -330,6 +289,8 @@ class Simulation:
             # After the stack: its start sets the template's variables, which these refine.
             self._environment(luma.base_url if luma else None)
             url = self._database()
+            self._owner = owner_connection(url)
+            exits.callback(self._owner.close)
             from viral.social.platforms.sandbox import reset_sandbox, sandbox_network
 
             reset_sandbox()
@@ -337,7 +298,7 @@ class Simulation:
             saved = self._read(SANDBOX_FILE)
             if saved:
                 network.restore(saved)
-            network.audience = self._audience_hook(url)
+            network.audience = self._audience_hook()
             # The platform and the vendor keep what they know across a stop, as real ones do: saved on each change.
             network.on_change = lambda: self._write(SANDBOX_FILE, network.state())
             if luma is not None:
@@ -345,25 +306,20 @@ class Simulation:
             stack.delivery_hook = self.faults.delivery_hook
             clock = exits.enter_context(SimulatedClock(url, datetime.fromisoformat(self.state.now)))
             if not self.state.tenant_id:
-                self._set_up_tenant(stack, network, url)
+                self._set_up_tenant(stack, network)
                 self._save_state(network)
             end = START + timedelta(days=self.options.days)
             while clock.now() < end - timedelta(seconds=1):
-                self._hour(stack, clock, network, url, luma, GATEWAY_TIMEOUT)
-            return self._result(url, network, luma, time.monotonic() - started)
+                self._hour(stack, clock, network, luma)
+            return self._result(stack, network, luma, time.monotonic() - started)
 
-    def _close_all(self) -> None:
-        for close in self._closing:
-            close()
-        self._closing.clear()
-
-    def _hour(self, stack: Any, clock: Any, network: Any, url: Any, luma: Any, lost_answer: Any) -> None:
+    def _hour(self, stack: Any, clock: Any, network: Any, luma: Any) -> None:
         since = datetime.fromisoformat(self.state.now)
         until = (since.replace(minute=0, second=0, microsecond=0)) + STEP
         clock.move_to(until)
         day, hour = (until - START).days, until.hour
         for name in self.faults.due(day, hour):
-            self._inject(name, network, luma, lost_answer, stack)
+            self._inject(name, network, luma)
         stack.fire_due(since, until)
         stack.drain()
         moment = until
@@ -376,99 +332,91 @@ class Simulation:
             clock.move_to(moment)
             stack.fire_due(previous, moment)
             stack.drain()
-        self.state.steps += 1
         self.state.now = clock.now().isoformat()
         if until.hour == 0 and until > START:
-            self._close_day(url, (until - START).days - 1)
+            self._close_day((until - START).days - 1)
         self._save_state(network)
 
-    def _inject(self, name: str, network: Any, luma: Any, lost_answer: Any, stack: Any) -> None:
+    def _inject(self, name: str, network: Any, luma: Any) -> None:
+        """Inject one due fault. Armed faults (a kill, a duplicate) count as injected when they strike; until then
+        they are armed again each hour (arming is idempotent)."""
         if name == "vendor-5xx-after-accept":
-            luma.lost_answers.append(lost_answer)
-            self.faults.record(name, vendor="luma", answer=504, jobsBefore=len(luma.jobs))
-            self.state.fault_job = None
+            self.faults.vendor_lost_answer(luma)
         elif name == "platform-429":
             self.faults.platform_429(network)
         elif name == "token-expired":
             self.faults.token_expired(network)
         elif name == "worker-killed":
             self.faults.arm_worker_kill(network)
-            self.faults.record(name, armed=True)
         elif name == "duplicate-delivery":
             self.faults.arm_duplicate()
-            self.faults.record(name, armed=True)
 
     # --- measuring -----------------------------------------------------------------------------------------
 
-    def _close_day(self, url: Any, day: int) -> None:
+    def _close_day(self, day: int) -> None:
         """The day's figures, read as the owner: the model's error on the day's concepts (against what the
         audience would give), the original rule's on the same concepts, posts, cost; then the original rule
         learns from the feedback the product derived that day."""
-        from local.simulation.clock import owner_connection
-
         begin, end = START + timedelta(days=day), START + timedelta(days=day + 1)
-        connection = owner_connection(url)
-        try:
-            tenant = self.state.tenant_id
-            concepts = connection.run(
-                "SELECT category, data FROM concepts WHERE tenant_id = :t AND created_at >= :b AND created_at < :e",
+        connection = self._owner
+        tenant = self.state.tenant_id
+        concepts = connection.run(
+            "SELECT category, data FROM concepts WHERE tenant_id = :t AND created_at >= :b AND created_at < :e",
+            t=tenant,
+            b=begin,
+            e=end,
+        )
+        platforms = [
+            row[0] for row in connection.run("SELECT DISTINCT platform FROM videos WHERE tenant_id = :t", t=tenant)
+        ] or list(PLATFORMS)
+        predicted, actual = [], []
+        for category, data in concepts:
+            data = json.loads(data) if isinstance(data, str) else data
+            for platform in platforms:
+                breakdown = breakdown_of(data, platform)
+                score = (data.get("platformVirality") or {}).get(_key(platform), {}).get("score")
+                if breakdown is None or score is None:
+                    continue
+                predicted.append(float(score))
+                actual.append(self.audience.expected_score(breakdown, category, platform))
+        posted_today = connection.run(
+            """SELECT c.category, c.data, v.platform FROM social_posts p
+                 JOIN videos v ON v.tenant_id = p.tenant_id AND v.id = p.video_id
+                 JOIN concepts c ON c.tenant_id = v.tenant_id AND c.id = v.concept_id
+                WHERE p.tenant_id = :t AND p.status = 'published' AND p.posted_at >= :b AND p.posted_at < :e
+                ORDER BY p.posted_at, p.id""",
+            t=tenant,
+            b=begin,
+            e=end,
+        )
+        posts = dict(
+            connection.run(
+                """SELECT status, count(*) FROM social_posts WHERE tenant_id = :t
+                    AND coalesce(posted_at, updated_at) >= :b AND coalesce(posted_at, updated_at) < :e
+                    GROUP BY status""",
                 t=tenant,
                 b=begin,
                 e=end,
             )
-            platforms = [
-                row[0] for row in connection.run("SELECT DISTINCT platform FROM videos WHERE tenant_id = :t", t=tenant)
-            ] or list(PLATFORMS)
-            predicted, actual = [], []
-            for category, data in concepts:
-                data = json.loads(data) if isinstance(data, str) else data
-                for platform in platforms:
-                    breakdown = breakdown_of(data, platform)
-                    score = (data.get("platformVirality") or {}).get(_key(platform), {}).get("score")
-                    if breakdown is None or score is None:
-                        continue
-                    predicted.append(float(score))
-                    actual.append(self.audience.expected_score(breakdown, category, platform))
-            posted_today = connection.run(
-                """SELECT c.category, c.data, v.platform FROM social_posts p
-                     JOIN videos v ON v.tenant_id = p.tenant_id AND v.id = p.video_id
-                     JOIN concepts c ON c.tenant_id = v.tenant_id AND c.id = v.concept_id
-                    WHERE p.tenant_id = :t AND p.status = 'published' AND p.posted_at >= :b AND p.posted_at < :e
-                    ORDER BY p.posted_at, p.id""",
-                t=tenant,
-                b=begin,
-                e=end,
-            )
-            posts = dict(
-                connection.run(
-                    """SELECT status, count(*) FROM social_posts WHERE tenant_id = :t
-                        AND coalesce(posted_at, updated_at) >= :b AND coalesce(posted_at, updated_at) < :e
-                        GROUP BY status""",
-                    t=tenant,
-                    b=begin,
-                    e=end,
-                )
-            )
-            cost = connection.run(
-                "SELECT coalesce(sum(generation_cost), 0) FROM videos WHERE tenant_id = :t AND created_at >= :b "
-                "AND created_at < :e",
-                t=tenant,
-                b=begin,
-                e=end,
-            )[0][0]
-            model = connection.run(
-                "SELECT weights FROM score_models WHERE tenant_id = :t ORDER BY version DESC LIMIT 1", t=tenant
-            )
-            feedback = connection.run(
-                """SELECT f.id, f.category, f.platform, f.engagement_rate, c.data FROM performance_feedback f
-                     JOIN concepts c ON c.tenant_id = f.tenant_id AND c.id = f.concept_id
-                    WHERE f.tenant_id = :t AND f.data_source = 'api' AND f.reported_at < :e
-                    ORDER BY f.reported_at, f.id""",
-                t=tenant,
-                e=end,
-            )
-        finally:
-            connection.close()
+        )
+        cost = connection.run(
+            "SELECT coalesce(sum(generation_cost), 0) FROM videos WHERE tenant_id = :t AND created_at >= :b "
+            "AND created_at < :e",
+            t=tenant,
+            b=begin,
+            e=end,
+        )[0][0]
+        model = connection.run(
+            "SELECT weights FROM score_models WHERE tenant_id = :t ORDER BY version DESC LIMIT 1", t=tenant
+        )
+        feedback = connection.run(
+            """SELECT f.id, f.category, f.platform, f.engagement_rate, c.data FROM performance_feedback f
+                 JOIN concepts c ON c.tenant_id = f.tenant_id AND c.id = f.concept_id
+                WHERE f.tenant_id = :t AND f.data_source = 'api' AND f.reported_at < :e
+                ORDER BY f.reported_at, f.id""",
+            t=tenant,
+            e=end,
+        )
         weights = _weights(model[0][0] if model else None, platforms)
         pairs = []
         for category, data, platform in posted_today:
@@ -484,11 +432,11 @@ class Simulation:
             asdict(
                 DayResult(
                     day=day + 1,
-                    predictionError=_mae([p[0] for p in pairs], [p[1] for p in pairs]),
-                    rankCorrelation=_spearman([p[0] for p in pairs], [p[1] for p in pairs]),
-                    originalRuleError=_mae([p[2] for p in pairs], [p[1] for p in pairs]),
-                    conceptError=_mae(predicted, actual),
-                    conceptRankCorrelation=_spearman(predicted, actual),
+                    predictionError=mae([p[0] for p in pairs], [p[1] for p in pairs]),
+                    rankCorrelation=spearman([p[0] for p in pairs], [p[1] for p in pairs]),
+                    originalRuleError=mae([p[2] for p in pairs], [p[1] for p in pairs]),
+                    conceptError=mae(predicted, actual),
+                    conceptRankCorrelation=spearman(predicted, actual),
                     pairs=pairs,
                     concepts=len(concepts),
                     posted=int(posts.get("published", 0)),
@@ -508,10 +456,10 @@ class Simulation:
                 self.original.learn(breakdown, category, platform, float(engagement))
             self.state.fed_feedback.append(str(feedback_id))
 
-    def _result(self, url: Any, network: Any, luma: Any, elapsed_s: float) -> dict[str, Any]:
+    def _result(self, stack: Any, network: Any, luma: Any, elapsed_s: float) -> dict[str, Any]:
         from local.simulation.report import write_report
 
-        recovered = self._recovered(url, network, luma)
+        recovered = self._recovered(stack, network, luma)
         days = [
             {k: d[k] for k in ("day", "predictionError", "rankCorrelation", "posted", "failed", "costUsd")}
             for d in self.state.days
@@ -530,28 +478,29 @@ class Simulation:
             "runs": self.state.runs,
         }
 
-    def _recovered(self, url: Any, network: Any, luma: Any) -> dict[str, bool]:
+    def _recovered(self, stack: Any, network: Any, luma: Any) -> dict[str, bool]:
         """Whether each injected fault ended as if it never happened (see local.simulation.faults)."""
-        from local.simulation.clock import owner_connection
-
-        connection = owner_connection(url)
-        try:
-            tenant = self.state.tenant_id
-            stuck = connection.run(
-                "SELECT count(*) FROM social_posts WHERE tenant_id = :t AND status IN ('failed', 'unconfirmed')",
-                t=tenant,
-            )[0][0]
-            accounts = connection.run(
-                "SELECT count(*) FROM social_accounts WHERE tenant_id = :t AND status <> 'active'", t=tenant
-            )[0][0]
-            vendor_videos = connection.run(
-                "SELECT provider_job_id, status FROM videos WHERE tenant_id = :t AND provider = 'luma'", t=tenant
-            )
-        finally:
-            connection.close()
+        connection = self._owner
+        tenant = self.state.tenant_id
+        stuck = connection.run(
+            "SELECT count(*) FROM social_posts WHERE tenant_id = :t AND status IN ('failed', 'unconfirmed')",
+            t=tenant,
+        )[0][0]
+        accounts = connection.run(
+            "SELECT count(*) FROM social_accounts WHERE tenant_id = :t AND status <> 'active'", t=tenant
+        )[0][0]
+        vendor_videos = connection.run(
+            "SELECT provider_job_id, status FROM videos WHERE tenant_id = :t AND provider = 'luma'", t=tenant
+        )
         doubles = any(len(ids) > 1 for ids in network.published.values())
+        dead_letters = stack.dead_letters()
+        if dead_letters:
+            log.warning("messages left in dead-letter queues: %s", dead_letters)
         results: dict[str, bool] = {}
         for name in self.faults.injected:
+            if dead_letters:  # a message the system gave up on: nothing counts as recovered
+                results[name] = False
+                continue
             if name == "vendor-5xx-after-accept" and luma is not None:
                 # Every job the vendor accepted belongs to exactly one video, and none is stuck.
                 referenced = [job for job, _ in vendor_videos if job]
@@ -587,12 +536,6 @@ def _key(platform: str) -> str:
     from viral.content.scoring import PLATFORM_KEYS
 
     return PLATFORM_KEYS[platform]
-
-
-def _mae(predicted: list[float], actual: list[float]) -> float | None:
-    if not predicted:
-        return None
-    return round(sum(abs(p - a) for p, a in zip(predicted, actual, strict=True)) / len(predicted), 3)
 
 
 def _weights(weights: Any, platforms: list[str]) -> dict[str, float]:

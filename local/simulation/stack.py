@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ class _Schedule:
 class StepReport:
     delivered: int = 0
     crashed: int = 0
-    fired: list[str] = field(default_factory=list)
 
 
 # A fault hook: called with (queue name, messages) before a delivery; it may return the messages to deliver
@@ -138,12 +137,6 @@ class SimulatedStack:
             fired.append(schedule.spec.function_id)
         return fired
 
-    def fire(self, function_id: str, at: datetime) -> None:
-        """One schedule's function now (by its function's logical id)."""
-        spec = next(s.spec for s in self.schedules if s.spec.function_id == function_id)
-        event = schedule_event(spec, at=at, region=self.aws.stack.region, account=LOCAL_ACCOUNT)
-        self.functions[function_id].invoke(event)
-
     # --- queues --------------------------------------------------------------------------------------------
 
     def _queue(self, name: str) -> Any:
@@ -205,15 +198,6 @@ class SimulatedStack:
             queue = self._queue(source.name)
             total += queue.approximate_number_of_messages_delayed + queue.approximate_number_of_messages_not_visible
         return total
-
-    def waiting_by_queue(self) -> dict[str, int]:
-        found = {}
-        for source in self.sources:
-            queue = self._queue(source.name)
-            count = queue.approximate_number_of_messages_delayed + queue.approximate_number_of_messages_not_visible
-            if count:
-                found[source.name] = count
-        return found
 
     def dead_letters(self) -> dict[str, int]:
         """Messages sitting in each dead-letter queue (a fault the system did not recover from)."""

@@ -47,13 +47,11 @@ from viral.outbound.events import emit_many
 from viral.settings import Settings, get_settings
 from viral.social.accounts import AccountUnusable, access_token, mark_reconnect_required
 from viral.social.platforms import (
-    Ambiguous,
     BudgetSpent,
     RateLimited,
     Rejected,
     SocialPlatform,
     TokenRejected,
-    Unavailable,
 )
 from viral.social.platforms.registry import platform
 from viral.tenancy import tenant_scope
@@ -204,7 +202,7 @@ def _collect_account(
     except RateLimited as limited:
         budget.limited(first_call, limited)
         result.deferred += len(pending)
-    except (AccountUnusable, TokenRejected, Unavailable, Ambiguous, DomainError) as failed:
+    except DomainError as failed:  # a dead grant, a refused token, an unreachable platform...
         result.failed += len(pending)
         logger.warning(
             "an account's metrics could not be read",
