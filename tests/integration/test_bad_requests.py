@@ -109,7 +109,7 @@ def test_a_nul_in_a_json_string_is_422_and_nothing_is_written(gateway: Gateway, 
     generation = factories.generation()
     generation["concepts"][0]["title"] = "bad\u0000title"
     status, answer = _send(gateway, "POST", "/api/history", key, json.dumps(generation).encode(), None)
-    assert (status, answer["details"][0]["field"]) == (HTTPStatus.UNPROCESSABLE_ENTITY, "concepts[0].title")
+    assert (status, answer["details"][0]["field"]) == (HTTPStatus.UNPROCESSABLE_ENTITY, "concepts.0.title")
     form = _send(
         gateway, "POST", "/api/user/api-keys/generate", key, b"name=a%00b", "application/x-www-form-urlencoded"
     )

@@ -89,13 +89,10 @@ def tenant_metrics(*, now: datetime | None = None) -> TenantMetrics:
         for p, (total, seen) in sorted(costs.items())
     ]
     posting = [Metric("posting_total", n, {"platform": p, "status": s}) for p, s, n in posts]
-    reflexion = []
+    reflexion = [Metric("reflexion_samples", len(predictions))]  # 0 is a figure; an accuracy of nothing is not
     if predictions:
         error = sum(abs(predicted - actual) for predicted, actual in predictions) / len(predictions)
-        reflexion = [
-            Metric("reflexion_accuracy", round(max(0.0, 100.0 - error), 2)),
-            Metric("reflexion_samples", len(predictions)),
-        ]
+        reflexion.insert(0, Metric("reflexion_accuracy", round(max(0.0, 100.0 - error), 2)))
     collection = [Metric("analytics_snapshots_total", n, {"platform": p}) for p, n, _ in snapshots]
     collection += [
         Metric("analytics_last_collected_timestamp_seconds", newest.timestamp(), {"platform": p})
@@ -110,17 +107,18 @@ def _escape(value: str) -> str:
 
 
 def prometheus_text(metrics: TenantMetrics) -> str:
-    """The text exposition format (0.0.4): HELP and TYPE once per family, then its samples."""
-    families: dict[str, list[Metric]] = {}
+    """The text exposition format (0.0.4): HELP and TYPE for every family, samples or not (a scraper and a reader
+    see what the endpoint offers even for a new tenant), then its samples."""
+    families: dict[str, list[Metric]] = {name: [] for name in HELP}
     for metric in metrics.all():
-        families.setdefault(metric.name, []).append(metric)
+        families[metric.name].append(metric)
     lines = []
     for name, samples in families.items():
         lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
         for sample in samples:
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
             lines.append(f"{name}{{{labels}}} {sample.value:g}" if labels else f"{name} {sample.value:g}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "\n".join(lines) + "\n"
 
 
 def tenant_alerts(*, now: datetime | None = None) -> list[dict[str, str]]:

@@ -175,7 +175,8 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
                 yield where, key
                 stack.append((child, f"{where}.{key}" if where else key))
         elif isinstance(item, list):
-            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+            # The validation errors' notation (concepts.0.title), so every 422 names a place the same way.
+            stack.extend((child, f"{where}.{index}" if where else str(index)) for index, child in enumerate(item))
 
 
 def _check_form(text: str) -> None:

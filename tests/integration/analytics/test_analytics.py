@@ -209,8 +209,10 @@ def test_the_metrics_routes_answer_per_tenant_and_prometheus_text_parses(
 
     # B's metrics count none of A's posts, snapshots or critiques.
     b_json = gateway.request("GET", "/api/metrics?format=json", headers=b).json()
-    assert b_json == {"video": [], "posting": [], "reflexion": [], "collection": []}
-    assert gateway.request("GET", "/api/metrics", headers=b).body == b""
+    assert [(m["name"], m["value"]) for m in b_json.pop("reflexion")] == [("reflexion_samples", 0)]
+    assert b_json == {"video": [], "posting": [], "collection": []}
+    b_families = text_string_to_metric_families(gateway.request("GET", "/api/metrics", headers=b).body.decode())
+    assert [(s.name, s.value) for f in b_families for s in f.samples] == [("reflexion_samples", 0.0)]
 
 
 def test_the_alert_rules_fire_on_failed_posts_and_videos(

@@ -86,17 +86,21 @@ def test_video_alerts_fire_only_over_their_thresholds(
     assert [a["severity"] for a in alerts] == expected, alerts
 
 
-def test_an_empty_tenant_has_an_empty_exposition_empty_json_and_no_alerts(
+def test_an_empty_tenant_sees_every_family_with_no_samples_but_a_zero_sample_count_and_no_alerts(
     gateway: Gateway, tenant_a: uuid.UUID
 ) -> None:
     headers = key_of(tenant_a)
-    assert gateway.request("GET", "/api/metrics", headers=headers).body == b""
-    assert gateway.request("GET", "/api/metrics?format=json", headers=headers).json() == {
-        "video": [],
-        "posting": [],
-        "reflexion": [],
-        "collection": [],
+    exposition = gateway.request("GET", "/api/metrics", headers=headers).body.decode()
+    families = {f.name: [(s.name, s.value) for s in f.samples] for f in text_string_to_metric_families(exposition)}
+    assert set(families) == set(HELP)  # every family described, with its HELP and TYPE
+    assert {name: samples for name, samples in families.items() if samples} == {
+        "reflexion_samples": [("reflexion_samples", 0.0)]
     }
+    answer = gateway.request("GET", "/api/metrics?format=json", headers=headers).json()
+    [samples] = answer.pop("reflexion")
+    assert (samples["name"], samples["value"], samples.get("labels")) == ("reflexion_samples", 0, None)
+    assert datetime.fromisoformat(samples["timestamp"]).tzinfo is not None
+    assert answer == {"video": [], "posting": [], "collection": []}
     assert gateway.request("GET", "/api/metrics?format=alerts", headers=headers).json() == {"alerts": []}
 
 
