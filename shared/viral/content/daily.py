@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from viral.content.messages import GenerationJobMessage
 from viral.content.trends import current_trends
 from viral.db.uow import unit_of_work
 from viral.errors import QuotaExceeded
+from viral.identity.tenant_repository import TenantRecord
 from viral.identity.tenants import list_tenants
 from viral.observability import logger
 from viral.operations.repository import JobRepository
@@ -28,6 +30,15 @@ class ScheduleReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def paced_count(tenant: TenantRecord, now: datetime) -> int:
+    """Today's share of the month's concepts left: what remains spread over the days to the quota's reset (at
+    least one, at most a full batch), so a tenant generating every day, as the autopilot does, still has concepts
+    on the last day of its period instead of spending the month in two days."""
+    remaining = max(0, tenant.monthly_quota - tenant.used_quota)
+    days_left = max(1, math.ceil((tenant.quota_reset_at - now).total_seconds() / 86_400))
+    return min(MAX_CONCEPTS, max(1, math.ceil(remaining / days_left)))
+
+
 def schedule_daily_generation(*, now: datetime | None = None) -> ScheduleReport:
     """Enqueue today's generation for every tenant that enabled it; one failing tenant never stops the others."""
     now = now or datetime.now(UTC)
@@ -37,14 +48,16 @@ def schedule_daily_generation(*, now: datetime | None = None) -> ScheduleReport:
         try:
             with tenant_scope(tenant.id):
                 with unit_of_work() as uow:
+                    count = paced_count(tenant, now)
                     job, _ = uow.repository(JobRepository).enqueue(
                         job_type=JOB_TYPE,
-                        payload={"trigger": "daily", "forDate": now.date().isoformat()},
+                        payload={"trigger": "daily", "forDate": now.date().isoformat(), "count": count},
                         idempotency_key=f"daily:{now.date().isoformat()}",
                     )
                 # A job that exists but is still pending is sent again: the worker runs each job once.
                 if job.status == "pending":
-                    send(queue_url, GenerationJobMessage(job_id=job.id, tenant_id=tenant.id, for_date=now.date()))
+                    message = GenerationJobMessage(job_id=job.id, tenant_id=tenant.id, for_date=now.date(), count=count)
+                    send(queue_url, message)
             report.enqueued.append(str(tenant.id))
         except Exception as error:  # isolate tenants: record and go on
             logger.exception("daily generation not enqueued", extra={"tenant_id": str(tenant.id)})

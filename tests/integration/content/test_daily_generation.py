@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -89,7 +89,31 @@ def test_worker_runs_each_job_once_even_when_delivered_twice(queue: str, new_ten
         [job] = list_jobs(limit=10)
     assert job.status == "completed"
     assert job.result is not None
-    assert job.result["concepts"] == 10
+    assert job.result["concepts"] == 1  # FREE's 10 concepts a month, paced over the month: one a day
+
+
+def test_the_daily_batch_spreads_what_is_left_of_the_month_over_the_days_to_the_reset() -> None:
+    from viral.content.daily import paced_count
+    from viral.identity.tenant_repository import TenantRecord
+
+    def tenant(quota: int, used: int, days_left: float) -> TenantRecord:
+        return TenantRecord(
+            id=uuid.uuid4(),
+            name="Paced",
+            subscription_tier="PRO",
+            subscription_status="active",
+            monthly_quota=quota,
+            used_quota=used,
+            quota_reset_at=NOW + timedelta(days=days_left),
+            created_at=NOW,
+        )
+
+    assert paced_count(tenant(50, 0, 30), NOW) == 2  # PRO: 50 over 30 days
+    assert paced_count(tenant(50, 44, 3), NOW) == 2  # 6 left over 3 days
+    assert paced_count(tenant(50, 49, 0.5), NOW) == 1  # the last day takes what is left
+    assert paced_count(tenant(500, 0, 10), NOW) == 36  # never more than a full batch
+    assert paced_count(tenant(10, 10, 12), NOW) == 1  # nothing left: one, which the quota then refuses
+    assert paced_count(tenant(10, 0, -2), NOW) == 10  # a reset overdue counts as today
 
 
 def test_worker_marks_quota_exhaustion_failed_and_acknowledges(
