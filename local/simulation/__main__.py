@@ -16,7 +16,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="viral simulate", description=__doc__)
     parser.add_argument("--days", type=int, required=True, help="simulated days to run (1-365)")
     parser.add_argument("--tenant", default="Simulated creator", help="the simulated tenant's name")
-    parser.add_argument("--seed", type=int, default=7, help="the seed of the audience's hidden weights (the same seed, the same audience; per-post luck follows the post ids)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="the seed of the audience's hidden weights (the same seed, the same audience; each post's luck follows"
+        " its id)",
+    )
     parser.add_argument("--faults", action="store_true", help="inject production's faults and check each recovers")
     parser.add_argument("--accounts", type=int, default=3, help="sandbox accounts to connect (1-10)")
     parser.add_argument("--posts-per-day", type=int, default=3, help="posts a day per account (1-6)")
